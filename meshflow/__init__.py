@@ -1,0 +1,28 @@
+"""meshflow: animate any 3D mesh from a text prompt (AnimateAnyMesh on PyTorch Geometric).
+
+Data flow: ``io`` (files) -> ``data`` (mesh graphs, datasets) -> ``nn`` (layers)
+-> ``models`` (DyMeshVAE, MMDiT, text encoders) -> ``flow`` (rectified flow)
+-> ``train`` -> ``pipeline`` -> ``cli``.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_mesh": "meshflow.io",
+    "read_mesh": "meshflow.io",
+    "mesh_graph": "meshflow.data",
+    "MeshflowError": "meshflow.errors",
+    "DyMeshVAE": "meshflow.models",
+    "MMDiT": "meshflow.models",
+    "AnimationPipeline": "meshflow.pipeline",
+}
+
+
+def __getattr__(name):  # lazy: `import meshflow` stays fast and needs no model code
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'meshflow' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY) + ["__version__"]
