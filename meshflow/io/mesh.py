@@ -92,7 +92,7 @@ def _sniff_gltf(path: Path) -> Optional[dict]:
         return None
 
 
-def _check_file(path: Path) -> str:
+def _check_file(path: Path):
     if not path.exists():
         raise MeshFileError(path, "file not found")
     if path.is_dir():
@@ -108,8 +108,9 @@ def _check_file(path: Path) -> str:
             what = "binary glTF (GLB)" if ext == ".glb" else "glTF JSON"
             raise MeshFileError(path, f"not a valid {what} file")
         if "KHR_draco_mesh_compression" in gltf.get("extensionsRequired", []):
-            return "draco"
-    return ext
+            return "draco", gltf
+        return ext, gltf
+    return ext, None
 
 
 def _load_trimesh_scene(path: Path, ext: str):
@@ -149,13 +150,23 @@ def read_mesh(path) -> MeshFile:
     import trimesh
 
     path = Path(path)
-    ext = _check_file(path)
+    ext, gltf = _check_file(path)
     if ext == "draco":
         parts = _draco_parts(path)
     else:
         scene = _load_trimesh_scene(path, ext)
         parts = []
-        for node in scene.graph.nodes_geometry:
+        # Scene order: glTF node order, else the order geometries appear in the file.
+        node_order = [n.get("name") for n in gltf.get("nodes", [])] if gltf else []
+        geom_order = list(scene.geometry)
+
+        def file_order(node):
+            name = scene.graph[node][1]
+            if node in node_order:
+                return (node_order.index(node), 0, str(node))
+            return (len(node_order), geom_order.index(name) if name in geom_order else len(geom_order), str(node))
+
+        for node in sorted(scene.graph.nodes_geometry, key=file_order):
             transform, geom_name = scene.graph[node]
             geom = scene.geometry[geom_name]
             if not isinstance(geom, (trimesh.Trimesh, trimesh.PointCloud)):

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One-command setup of meshflow on a fresh machine (CPU):
+#   bash scripts/setup.sh
+# creates .venv/ (override with MESHFLOW_VENV), installs torch, compiles torch_cluster
+# from source against it (about 10 minutes, once: the built wheel is cached in
+# ~/.cache/meshflow/wheels, override with MESHFLOW_WHEEL_CACHE), then installs
+# meshflow in editable mode with every dependency pinned by scripts/constraints.txt.
+# Re-running it is cheap: every step is skipped when already done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+VENV="${MESHFLOW_VENV:-$ROOT/.venv}"
+CONSTRAINTS="$ROOT/scripts/constraints.txt"
+TORCH_VERSION="2.14.1"
+TORCHVISION_VERSION="0.29.1"
+TORCH_CLUSTER_VERSION="1.6.3"
+CACHE="${MESHFLOW_WHEEL_CACHE:-$HOME/.cache/meshflow/wheels}/torch-$TORCH_VERSION-$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+
+log() { printf '\n[meshflow setup] %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtual environment $VENV with $("$PYTHON" --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check)
+
+log "torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" setuptools wheel
+
+if ! "$PY" -c "import torch_cluster" >/dev/null 2>&1; then
+  wheel=$(ls "$CACHE"/torch_cluster-"$TORCH_CLUSTER_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    log "compiling torch_cluster $TORCH_CLUSTER_VERSION from source against torch $TORCH_VERSION (about 10 minutes, once)"
+    mkdir -p "$CACHE"
+    # CPU kernels only: this machine has no GPU (CUDA users: see environment.yml).
+    FORCE_ONLY_CPU=1 MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" wheel -q --no-build-isolation --no-deps \
+      "torch_cluster==$TORCH_CLUSTER_VERSION" -w "$CACHE"
+    wheel=$(ls "$CACHE"/torch_cluster-"$TORCH_CLUSTER_VERSION"-*.whl | head -n1)
+  else
+    log "torch_cluster from cached wheel $wheel"
+  fi
+  "${PIP[@]}" install -q --no-deps "$wheel"
+fi
+
+log "meshflow and its dependencies"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[dev]"
+"$PY" -c "import torch, torch_geometric, torch_cluster, meshflow; print('meshflow', meshflow.__version__, '| torch', torch.__version__, '| pyg', torch_geometric.__version__, '| torch_cluster', torch_cluster.__version__)"
+log "done: activate with  . $VENV/bin/activate"
