@@ -1,0 +1,104 @@
+"""The project's own example meshes, built from primitives (no external assets).
+
+Each builder returns a :class:`trimesh.Scene` of a few coloured parts (PBR
+base colours), y up, standing on y = 0 and facing +z, with a few thousand
+vertices: small enough to animate in seconds on a CPU. ``scripts/make_examples.py``
+writes them to ``graphs/examples/*.glb``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import numpy as np
+import trimesh
+from trimesh.visual.material import PBRMaterial
+
+
+def _part(mesh: trimesh.Trimesh, rgba, matrix=None) -> trimesh.Trimesh:
+    mesh = mesh.copy()
+    if matrix is not None:
+        mesh.apply_transform(matrix)
+    # UVs from a spherical projection so the parts carry texture coordinates like real assets.
+    d = mesh.vertices - mesh.vertices.mean(axis=0)
+    d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-12
+    uv = np.stack([0.5 + np.arctan2(d[:, 0], d[:, 2]) / (2 * np.pi), 0.5 + np.arcsin(np.clip(d[:, 1], -1, 1)) / np.pi], 1)
+    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=PBRMaterial(baseColorFactor=rgba, roughnessFactor=0.8))
+    return mesh
+
+
+def _tf(translate=(0, 0, 0), scale=(1, 1, 1), rotate=None):
+    m = np.diag([*scale, 1.0])
+    if rotate is not None:
+        axis, angle = rotate
+        m = trimesh.transformations.rotation_matrix(np.radians(angle), axis) @ m
+    m[:3, 3] = translate
+    return m
+
+
+def _scene(parts: Dict[str, trimesh.Trimesh]) -> trimesh.Scene:
+    scene = trimesh.Scene()
+    for name, mesh in parts.items():
+        scene.add_geometry(mesh, node_name=name, geom_name=name)
+    return scene
+
+
+def quadruped() -> trimesh.Scene:
+    """A low-poly four-legged animal: body, neck, head, ears, four legs, tail."""
+    fur, dark = (0.72, 0.52, 0.33, 1.0), (0.35, 0.24, 0.16, 1.0)
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    leg = trimesh.creation.cylinder(radius=0.09, height=0.7, sections=16)
+    parts = {
+        "body": _part(sphere, fur, _tf((0, 0.95, 0), (0.38, 0.32, 0.75))),
+        "neck": _part(trimesh.creation.cylinder(radius=0.12, height=0.5, sections=16), fur,
+                      _tf((0, 1.3, 0.62), rotate=([1, 0, 0], 35))),
+        "head": _part(trimesh.creation.icosphere(subdivisions=2), fur, _tf((0, 1.55, 0.88), (0.17, 0.16, 0.26))),
+        "ear_l": _part(trimesh.creation.cone(radius=0.05, height=0.14, sections=8), dark, _tf((0.08, 1.68, 0.8), rotate=([1, 0, 0], -80))),
+        "ear_r": _part(trimesh.creation.cone(radius=0.05, height=0.14, sections=8), dark, _tf((-0.08, 1.68, 0.8), rotate=([1, 0, 0], -80))),
+        "tail": _part(trimesh.creation.cone(radius=0.06, height=0.45, sections=10), dark,
+                      _tf((0, 1.05, -0.72), rotate=([1, 0, 0], -120))),
+    }
+    for name, x, z in (("leg_fl", 0.2, 0.45), ("leg_fr", -0.2, 0.45), ("leg_bl", 0.2, -0.45), ("leg_br", -0.2, -0.45)):
+        parts[name] = _part(leg, dark, _tf((x, 0.35, z)))
+    return _scene(parts)
+
+
+def fish() -> trimesh.Scene:
+    """A fish swimming along +z: body, tail fin, dorsal fin, two side fins, eyes."""
+    scales, fin = (0.25, 0.55, 0.85, 1.0), (0.95, 0.6, 0.2, 1.0)
+    fin_shape = trimesh.creation.cone(radius=0.25, height=0.4, sections=12)
+    parts = {
+        "body": _part(trimesh.creation.icosphere(subdivisions=3), scales, _tf((0, 0.5, 0), (0.22, 0.3, 0.7))),
+        "tail": _part(fin_shape, fin, _tf((0, 0.5, -0.6), (0.15, 1.0, 1.0), rotate=([1, 0, 0], 180))),
+        "dorsal": _part(fin_shape, fin, _tf((0, 0.8, -0.05), (0.1, 0.6, 0.6), rotate=([1, 0, 0], -60))),
+        "fin_l": _part(fin_shape, fin, _tf((0.2, 0.4, 0.15), (0.5, 0.12, 0.5), rotate=([0, 0, 1], 30))),
+        "fin_r": _part(fin_shape, fin, _tf((-0.2, 0.4, 0.15), (0.5, 0.12, 0.5), rotate=([0, 0, 1], -30))),
+        "eye_l": _part(trimesh.creation.icosphere(subdivisions=1), (0.05, 0.05, 0.05, 1), _tf((0.13, 0.6, 0.48), (0.05, 0.05, 0.05))),
+        "eye_r": _part(trimesh.creation.icosphere(subdivisions=1), (0.05, 0.05, 0.05, 1), _tf((-0.13, 0.6, 0.48), (0.05, 0.05, 0.05))),
+    }
+    return _scene(parts)
+
+
+def plant() -> trimesh.Scene:
+    """A potted plant: pot, soil, stem and five leaves around it."""
+    green, pot = (0.25, 0.6, 0.2, 1.0), (0.7, 0.35, 0.25, 1.0)
+    parts = {
+        "pot": _part(trimesh.creation.cylinder(radius=0.3, height=0.4, sections=24), pot, _tf((0, 0.2, 0))),
+        "soil": _part(trimesh.creation.cylinder(radius=0.28, height=0.02, sections=24), (0.25, 0.17, 0.1, 1), _tf((0, 0.41, 0))),
+        "stem": _part(trimesh.creation.cylinder(radius=0.035, height=1.0, sections=12), green, _tf((0, 0.9, 0))),
+    }
+    leaf = trimesh.creation.icosphere(subdivisions=2)
+    for i in range(5):
+        angle = 72 * i
+        h = 0.75 + 0.12 * i
+        a = np.radians(angle)
+        parts[f"leaf_{i}"] = _part(
+            leaf, green,
+            trimesh.transformations.translation_matrix([0.22 * np.sin(a), h, 0.22 * np.cos(a)])
+            @ trimesh.transformations.rotation_matrix(a, [0, 1, 0])
+            @ trimesh.transformations.rotation_matrix(np.radians(-30), [1, 0, 0])
+            @ np.diag([0.1, 0.02, 0.22, 1.0]),
+        )
+    return _scene(parts)
+
+
+EXAMPLES: Dict[str, Callable[[], trimesh.Scene]] = {"quadruped": quadruped, "fish": fish, "plant": plant}
