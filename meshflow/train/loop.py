@@ -48,6 +48,44 @@ class TrainState:
         self.step, self.epoch, self.batch_in_epoch = int(d["step"]), int(d["epoch"]), int(d["batch_in_epoch"])
 
 
+class Task:
+    """What a run trains. Subclasses set ``cfg`` (with ``name``, ``output_dir``,
+    ``train``: :class:`~meshflow.train.config.LoopConfig`, ``optim``:
+    :class:`~meshflow.train.config.OptimConfig`) and override the hooks."""
+
+    cfg: Any
+
+    def setup(self, accelerator) -> None:
+        """Called once with the run's Accelerator, before anything is built."""
+        self.accelerator = accelerator
+
+    def build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def dataloaders(self):
+        """``(train_loader, val_loader or None)``; the train loader is prepared by Accelerate."""
+        raise NotImplementedError
+
+    def checkpoint_objects(self):
+        """Further objects with ``state_dict``/``load_state_dict`` saved in every checkpoint (e.g. an EMA)."""
+        return []
+
+    def loss(self, model, batch):
+        """``(scalar loss, dict of floats to log)`` for one micro-batch."""
+        raise NotImplementedError
+
+    def after_step(self, model) -> None:
+        """Called after every optimiser step (e.g. to update an EMA)."""
+
+    @torch.no_grad()
+    def validate(self, model, loader) -> Dict[str, float]:
+        return {}
+
+    def export(self, model, directory: Path) -> Path:
+        """Writes the final model directory; returns its path."""
+        raise NotImplementedError
+
+
 def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float = 0.0) -> float:
     """Learning-rate multiplier: linear 0 -> 1 over ``warmup`` steps, cosine 1 -> ``min_ratio`` until ``total``."""
     if warmup > 0 and step < warmup:
@@ -98,8 +136,16 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, keep_last: int) -
     return final
 
 
-def train(task, resume: Union[None, bool, str] = None, progress: bool = True) -> Dict[str, Any]:
+def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
+          stop_at: Optional[int] = None) -> Dict[str, Any]:
     """Runs (or resumes) a training run described by ``task`` and exports its model directory.
+
+    Args:
+        task: a :class:`Task`.
+        resume: ``True``/``"latest"`` for the newest checkpoint of ``cfg.output_dir``, or a checkpoint path.
+        progress: show a progress bar (main process only).
+        stop_at: stop after this step with a checkpoint and without exporting, as if the run
+            had been stopped there (the schedule still runs to ``max_steps``); resume to go on.
 
     Returns:
         a summary: final step, last training loss, last validation metrics, export path.
@@ -175,9 +221,10 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True) ->
                 val_metrics = task.validate(model, val_loader)
                 accelerator.log({f"val/{k}": v for k, v in val_metrics.items()}, step=state.step)
                 model.train()
-            if state.step % loop.save_every == 0 or state.step == loop.max_steps:
+            stopping = stop_at is not None and state.step >= stop_at
+            if state.step % loop.save_every == 0 or state.step == loop.max_steps or stopping:
                 _save_checkpoint(accelerator, output_dir, state.step, loop.keep_last)
-            if state.step >= loop.max_steps:
+            if state.step >= loop.max_steps or stopping:
                 break
         else:
             state.epoch += 1
@@ -187,7 +234,7 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True) ->
     bar.close()
     accelerator.wait_for_everyone()
     export = None
-    if accelerator.is_main_process:
+    if accelerator.is_main_process and state.step >= loop.max_steps:
         export = task.export(accelerator.unwrap_model(model), output_dir / "model")
         accelerator.print(f"exported {export}")
     accelerator.end_training()
