@@ -1,0 +1,278 @@
+"""Animated glTF/GLB, NPZ and OBJ-sequence writers (meshflow.io.export)."""
+import os
+import struct
+
+import numpy as np
+import pygltflib
+import pytest
+import trimesh
+from PIL import Image
+
+from meshflow.errors import MeshFileError, MeshflowError
+from meshflow.io import read_mesh
+from meshflow.io import export
+from meshflow.io.export import output_format, read_animation, save_animation
+
+
+def textured_scene(path):
+    """Two parts: a cube split at every face (UV seams) with a texture, a transformed ball with a PBR colour."""
+    rng = np.random.default_rng(1)
+    box = trimesh.creation.box()
+    box.unmerge_vertices()  # 36 file vertices, 8 positions
+    image = Image.fromarray((rng.random((4, 4, 3)) * 255).astype(np.uint8))
+    box.visual = trimesh.visual.TextureVisuals(uv=rng.random((len(box.vertices), 2)), image=image)
+    ball = trimesh.creation.icosphere(1)
+    ball.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
+        baseColorFactor=[200, 30, 40, 255], metallicFactor=0.1, roughnessFactor=0.7))
+    transform = trimesh.transformations.rotation_matrix(0.5, [0, 1, 0])
+    transform[:3, 3] = [2.0, 0.0, 0.0]
+    scene = trimesh.Scene()
+    scene.add_geometry(box, node_name="box", geom_name="box")
+    scene.add_geometry(ball, node_name="ball", geom_name="ball", transform=transform)
+    scene.export(str(path))
+    return path
+
+
+def pipeline_like_vertices(mesh, frames=6, seed=0):
+    """Per-welded-vertex random motion mapped to every file vertex, as the pipeline does (T, N_file, 3)."""
+    graph = mesh.graph()
+    rng = np.random.default_rng(seed)
+    pos = graph.pos.numpy()[None] + 0.1 * rng.standard_normal((frames, graph.num_nodes, 3)).astype(np.float32)
+    world = pos * graph.scale.numpy() + graph.center.numpy()
+    return world[:, graph.source_index.numpy()].astype(np.float32)
+
+
+def accessor(gltf, blob, index):
+    """Plain reading of a tightly packed accessor (what meshflow writes)."""
+    acc = gltf.accessors[index]
+    view = gltf.bufferViews[acc.bufferView]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc.type]
+    dtype = {5126: np.float32, 5125: np.uint32, 5123: np.uint16, 5121: np.uint8}[acc.componentType]
+    data = np.frombuffer(blob, dtype=dtype, count=acc.count * width, offset=view.byteOffset + (acc.byteOffset or 0))
+    return data.reshape(acc.count, width) if width > 1 else data
+
+
+@pytest.fixture
+def scene_file(tmp_path):
+    return textured_scene(tmp_path / "scene.glb")
+
+
+@pytest.mark.parametrize("loop", [False, True])
+def test_glb_structure_and_frames(scene_file, tmp_path, loop):
+    mesh = read_mesh(scene_file)
+    assert len(mesh.graph().pos) < len(mesh.vertices)  # the cube is split at UV seams
+    T, fps = 6, 12.0
+    v = pipeline_like_vertices(mesh, T)
+    out = save_animation(tmp_path / "anim.glb", mesh, v, fps=fps, loop=loop, prompt="it wobbles")
+
+    raw = out.read_bytes()
+    magic, version, length = struct.unpack("<4sII", raw[:12])
+    assert (magic, version, length) == (b"glTF", 2, len(raw))
+    gltf = pygltflib.GLTF2.load_from_bytes(raw)
+    blob = gltf.binary_blob()
+    assert gltf.buffers[0].byteLength == len(blob) or gltf.buffers[0].byteLength + 3 >= len(blob)
+    for view in gltf.bufferViews:
+        assert view.byteOffset + view.byteLength <= gltf.buffers[0].byteLength
+    for acc in gltf.accessors:
+        assert acc.bufferView is not None and acc.bufferView < len(gltf.bufferViews)
+
+    # Every primitive has T morph targets (POSITION with min/max), the mesh T default weights.
+    mesh_nodes = [i for i, n in enumerate(gltf.nodes) if n.mesh is not None]
+    assert len(mesh_nodes) == len(mesh.parts)
+    positions = []
+    for i in mesh_nodes:
+        gmesh = gltf.meshes[gltf.nodes[i].mesh]
+        assert gmesh.weights == [1.0] + [0.0] * (T - 1)
+        assert gmesh.extras["targetNames"] == [f"frame_{t:04d}" for t in range(T)]
+        assert gltf.nodes[i].matrix is None and gltf.nodes[i].translation is None
+        for prim in gmesh.primitives:
+            assert len(prim.targets) == T
+            base = accessor(gltf, blob, prim.attributes.POSITION)
+            frames = []
+            for target in prim.targets:
+                index = target["POSITION"] if isinstance(target, dict) else target.POSITION
+                acc = gltf.accessors[index]
+                delta = accessor(gltf, blob, index)
+                assert acc.count == len(base) and acc.type == "VEC3"
+                np.testing.assert_allclose(acc.min, delta.min(axis=0), rtol=0, atol=0)
+                np.testing.assert_allclose(acc.max, delta.max(axis=0), rtol=0, atol=0)
+                frames.append(base + delta)
+            positions.append(np.stack(frames))
+    # Frame t (weight 1 on target t) is the trajectory at t, for every file vertex (seams included).
+    np.testing.assert_allclose(np.concatenate(positions, axis=1), v, atol=1e-5)
+
+    # One animation: T (or T + 1 closing) keyframes at t / fps, weights one-hot, one channel per mesh node.
+    assert len(gltf.animations) == 1
+    anim = gltf.animations[0]
+    keys = T + 1 if loop else T
+    sampler = anim.samplers[0]
+    assert sampler.interpolation == "LINEAR"
+    np.testing.assert_allclose(accessor(gltf, blob, sampler.input), np.arange(keys) / fps, rtol=1e-6)
+    weights = accessor(gltf, blob, sampler.output).reshape(keys, T)
+    np.testing.assert_array_equal(weights[:T], np.eye(T))
+    if loop:
+        np.testing.assert_array_equal(weights[T], np.eye(T)[0])
+    assert sorted(c.target.node for c in anim.channels) == mesh_nodes
+    assert all(c.target.path == "weights" for c in anim.channels)
+
+    # Reading back gives the T frames and the prompt.
+    back = read_animation(out)
+    assert back.num_frames == T and back.fps == fps and back.prompt == "it wobbles"
+    np.testing.assert_allclose(back.vertices, v, atol=1e-5)
+    np.testing.assert_array_equal(back.faces, mesh.faces)
+
+
+def test_glb_keeps_materials_and_uvs(scene_file, tmp_path):
+    mesh = read_mesh(scene_file)
+    out = save_animation(tmp_path / "anim.glb", mesh, pipeline_like_vertices(mesh))
+    src = pygltflib.GLTF2().load(str(scene_file))
+    dst = pygltflib.GLTF2().load(str(out))
+    assert [m.to_dict() for m in dst.materials] == [m.to_dict() for m in src.materials]
+    assert len(dst.images) == len(src.images) == 1
+
+    loaded = trimesh.load(str(out), force="scene", process=False)
+    assert list(loaded.geometry) == ["box", "ball"]
+    for part in mesh.parts:
+        geom = loaded.geometry[part.name]
+        assert len(geom.vertices) == part.num_vertices
+        np.testing.assert_allclose(geom.vertices, part.mesh.vertices, atol=1e-6)  # the rest pose
+        np.testing.assert_array_equal(geom.faces, part.mesh.faces)
+        if getattr(part.mesh.visual, "uv", None) is not None:
+            np.testing.assert_allclose(geom.visual.uv, part.mesh.visual.uv, atol=1e-7)
+            a = np.asarray(geom.visual.material.baseColorTexture.convert("RGB"))
+            b = np.asarray(part.mesh.visual.material.baseColorTexture.convert("RGB"))
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_array_equal(geom.visual.material.baseColorFactor,
+                                          part.mesh.visual.material.baseColorFactor)
+
+
+def test_glb_spot_uvs(shared, tmp_path):
+    mesh = read_mesh(shared("data", "static", "spot.obj"))
+    v = pipeline_like_vertices(mesh, 4)
+    out = save_animation(tmp_path / "spot.glb", mesh, v)
+    loaded = trimesh.load(str(out), force="scene", process=False)
+    (geom,) = loaded.geometry.values()
+    np.testing.assert_allclose(geom.visual.uv, mesh.parts[0].mesh.visual.uv, atol=1e-7)
+    np.testing.assert_allclose(read_animation(out).vertices, v, atol=1e-5)
+
+
+def test_gltf_json_and_normals(scene_file, tmp_path):
+    mesh = read_mesh(scene_file)
+    v = pipeline_like_vertices(mesh, 3)
+    out = save_animation(tmp_path / "anim.gltf", mesh, v)
+    gltf = pygltflib.GLTF2().load(str(out))
+    assert gltf.buffers[0].uri.startswith("data:application/octet-stream;base64,")
+    prim = gltf.meshes[0].primitives[0]
+    assert prim.attributes.NORMAL is not None
+    assert all((t.get("NORMAL") if isinstance(t, dict) else t.NORMAL) is not None for t in prim.targets)
+    np.testing.assert_allclose(read_animation(out).vertices, v, atol=1e-5)
+
+    plain = save_animation(tmp_path / "plain.glb", mesh, v, normals=False)
+    prim = pygltflib.GLTF2().load(str(plain)).meshes[0].primitives[0]
+    assert all((t.get("NORMAL") if isinstance(t, dict) else t.NORMAL) is None for t in prim.targets)
+
+
+def test_point_cloud_glb(tmp_path):
+    points = np.random.default_rng(0).random((50, 3)).astype(np.float32)
+    trimesh.PointCloud(points).export(str(tmp_path / "cloud.ply"))
+    mesh = read_mesh(tmp_path / "cloud.ply")
+    assert len(mesh.faces) == 0
+    v = np.stack([mesh.vertices + 0.01 * t for t in range(4)])
+    out = save_animation(tmp_path / "cloud.glb", mesh, v)
+    gltf = pygltflib.GLTF2().load(str(out))
+    assert gltf.meshes[0].primitives[0].mode == 0  # POINTS
+    back = read_animation(out)
+    np.testing.assert_allclose(back.vertices, v, atol=1e-6)
+    assert back.faces.shape == (0, 3)
+
+
+def test_npz_round_trip(scene_file, tmp_path):
+    mesh = read_mesh(scene_file)
+    v = pipeline_like_vertices(mesh)
+    out = save_animation(tmp_path / "anim.npz", mesh, v, fps=30, prompt="a ball rolls")
+    assert out == tmp_path / "anim.npz" and sorted(os.listdir(tmp_path)) == ["anim.npz", "scene.glb"]
+    back = read_animation(out)
+    np.testing.assert_array_equal(back.vertices, v)
+    np.testing.assert_array_equal(back.faces, mesh.faces)
+    assert back.fps == 30 and back.prompt == "a ball rolls"
+
+
+def test_obj_sequence_round_trip(scene_file, tmp_path):
+    mesh = read_mesh(scene_file)
+    v = pipeline_like_vertices(mesh, 3)
+    folder = save_animation(str(tmp_path / "seq") + "/", mesh, v)
+    files = sorted(os.listdir(folder))
+    assert [f for f in files if f.endswith(".obj")] == ["frame_0000.obj", "frame_0001.obj", "frame_0002.obj"]
+    assert "material.mtl" in files and any(f.endswith(".png") for f in files)
+    uvs = np.concatenate([p.mesh.visual.uv for p in mesh.parts if getattr(p.mesh.visual, "uv", None) is not None])
+    for t in range(3):
+        obj = parse_obj(folder / f"frame_{t:04d}.obj")
+        assert obj["o"] == [p.name for p in mesh.parts]
+        np.testing.assert_allclose(obj["v"], v[t], atol=1e-5)  # every file vertex, in order
+        np.testing.assert_array_equal(obj["f"], mesh.faces)
+        np.testing.assert_allclose(obj["vt"], uvs, atol=1e-7)
+
+
+def test_obj_sequence_reads_back(shared, tmp_path):
+    mesh = read_mesh(shared("data", "static", "spot.obj"))
+    v = pipeline_like_vertices(mesh, 2)
+    folder = save_animation(str(tmp_path / "spot") + "/", mesh, v)
+    frame = read_mesh(folder / "frame_0001.obj")
+    np.testing.assert_allclose(frame.vertices, v[1], atol=1e-5)
+    np.testing.assert_array_equal(frame.faces, mesh.faces)
+    np.testing.assert_allclose(frame.parts[0].mesh.visual.uv, mesh.parts[0].mesh.visual.uv, atol=1e-7)
+
+
+def parse_obj(path):
+    """Objects, vertices, UVs and (vertex-index) faces of an OBJ file, in file order."""
+    out = {"o": [], "v": [], "vt": [], "f": []}
+    for line in path.read_text().splitlines():
+        key, *rest = line.split() or [""]
+        if key == "o":
+            out["o"].append(rest[0])
+        elif key in ("v", "vt"):
+            out[key].append([float(x) for x in rest])
+        elif key == "f":
+            out["f"].append([int(x.split("/")[0]) - 1 for x in rest])
+    return {k: (np.array(x) if k != "o" else x) for k, x in out.items()}
+
+
+def test_output_format():
+    assert output_format("a.GLB") == "glb" and output_format("a.gltf") == "gltf"
+    assert output_format("x.npz") == "npz" and output_format("frames/") == "obj"
+    with pytest.raises(MeshflowError, match=r"unknown output type '\.fbx'"):
+        output_format("cow.fbx")
+
+
+def test_failed_write_leaves_nothing(scene_file, tmp_path, monkeypatch):
+    mesh = read_mesh(scene_file)
+    with pytest.raises(ValueError, match=r"Expected 'vertices' to have shape \(T, 78, 3\)"):
+        save_animation(tmp_path / "bad.glb", mesh, np.zeros((2, 5, 3)))
+
+    def broken(fh, gltf, blob):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export, "_write_glb", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_animation(tmp_path / "anim.glb", mesh, pipeline_like_vertices(mesh))
+    assert sorted(os.listdir(tmp_path)) == ["scene.glb"]
+
+
+@pytest.mark.filterwarnings("ignore:pygltflib does not support")
+def test_read_animation_errors(tmp_path):
+    with pytest.raises(MeshFileError, match="file not found"):
+        read_animation(tmp_path / "missing.glb")
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(MeshFileError, match=r"unknown animation type '\.txt'"):
+        read_animation(tmp_path / "a.txt")
+    (tmp_path / "a.npz").write_text("not a zip")
+    with pytest.raises(MeshFileError, match="not a readable .npz file"):
+        read_animation(tmp_path / "a.npz")
+    np.savez(tmp_path / "b.npz", faces=np.zeros((1, 3)))
+    with pytest.raises(MeshFileError, match="expected an array 'vertices'"):
+        read_animation(tmp_path / "b.npz")
+    (tmp_path / "c.glb").write_bytes(b"glTF garbage")
+    with pytest.raises(MeshFileError, match="not a readable glTF file"):
+        read_animation(tmp_path / "c.glb")
