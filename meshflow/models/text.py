@@ -318,14 +318,16 @@ def clip_tokenize(texts: Union[str, Sequence[str]], context_length: int = 77) ->
 def clip_state_dict_from_hf(hf: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     """Maps Hugging Face ``CLIPTextModel`` / ``CLIPModel`` text weights to the open_clip text-tower layout.
 
-    Accepts keys ``text_model.*`` with any prefix before them (``clip_text_model.``,
-    ``text_encoder.``); the separate q / k / v projections become ``in_proj_*``.
+    The text model is found by its ``embeddings.token_embedding.weight`` key, whatever
+    comes before it (``text_model.``, ``clip_text_model.text_model.``, nothing);
+    the separate q / k / v projections become ``in_proj_*``.
     """
-    sd = {}
-    for k, v in hf.items():
-        i = k.find("text_model.")
-        if i >= 0:
-            sd[k[i + len("text_model."):]] = v
+    suffix = "embeddings.token_embedding.weight"
+    heads = [k[: -len(suffix)] for k in hf if k.endswith(suffix)]
+    if len(heads) != 1:
+        raise CheckpointError(f"Expected one Hugging Face CLIP text model in the weights (found {len(heads)})")
+    prefix = heads[0]
+    sd = {k[len(prefix):]: v for k, v in hf.items() if k.startswith(prefix)}
     out = {
         "token_embedding.weight": sd.pop("embeddings.token_embedding.weight"),
         "positional_embedding": sd.pop("embeddings.position_embedding.weight"),
@@ -355,7 +357,7 @@ def clip_text_state_dict(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     ``ln_final.*``; vision weights ignored), open_clip ``CustomTextCLIP`` (``text.*``),
     Hugging Face ``CLIPTextModel`` / ``CLIPModel`` (``text_model.*``, any prefix).
     """
-    if any("text_model.encoder.layers." in k for k in state):
+    if any(k.endswith("embeddings.token_embedding.weight") for k in state):
         return clip_state_dict_from_hf(state)
     if "text.token_embedding.weight" in state:
         state = {k[len("text."):]: v for k, v in state.items() if k.startswith("text.")}

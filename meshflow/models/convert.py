@@ -1,0 +1,135 @@
+"""``meshflow convert-original``: original AnimateAnyMesh checkpoints -> a meshflow model directory.
+
+Inputs (as the original release ships them):
+
+* ``dvae_*.pth``: DyMeshVAE state dict (optionally ``{'model_state_dict': ...}``, ``module.`` keys);
+* ``rf_epoch_*.pth``: MMDiT state dict, usually with the CLIP text model (``clip_text_model.*``);
+* ``training_config.json``: ``vae_config``, ``rf_config``, ``training_args``;
+* the rescale JSON: ``f0_mean``, ``f0_std``, ``ft_mean``, ``ft_std``.
+
+Pickles are read with ``torch.load(weights_only=True)`` only. The output is a
+model directory (config.json + safetensors, see :mod:`meshflow.models.hub`) with
+components ``vae``, ``mmdit`` and ``text_encoder`` (CLIP weights included when
+they were found in ``--clip`` or in the rf checkpoint) and the extras
+``factors`` (the four scalars) and ``flow`` (sampler defaults of the original).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..errors import CheckpointError
+
+
+def read_training_config(path) -> dict:
+    """Reads the original ``training_config.json`` and checks its sections."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: training config not found")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("rf_config"), dict):
+        raise CheckpointError(f"{path}: expected the original training config with 'rf_config' "
+                              f"(got keys: {sorted(config) if isinstance(config, dict) else type(config).__name__})")
+    return config
+
+
+def _vae_component(vae_path, vae_config: dict):
+    from .dymesh_vae import load_original_vae  # the DyMeshVAE module (its own issue)
+
+    vae = load_original_vae(str(vae_path), vae_config)
+    cfg = getattr(vae, "config", None)
+    if is_dataclass(cfg):
+        cfg = asdict(cfg)
+    elif cfg is None:
+        cfg = dict(vae_config)
+    return dict(cfg), vae.state_dict()
+
+
+def convert_original(
+    out,
+    *,
+    rf,
+    config,
+    factors,
+    vae=None,
+    clip=None,
+    dtype: Optional[torch.dtype] = None,
+) -> Path:
+    """Writes a meshflow model directory from original checkpoints.
+
+    Args:
+        out: output directory (replaced atomically).
+        rf: the original MMDiT checkpoint (``rf_epoch_*.pth``).
+        config: the original ``training_config.json``.
+        factors: the rescale JSON with the four latent factors.
+        vae: the original DyMeshVAE checkpoint (``dvae_*.pth``); left out when ``None``.
+        clip: a local CLIP ViT-L/14 weight file; when ``None`` the CLIP weights of the rf
+            checkpoint are used if it has them, else the directory records only the encoder's
+            name and the weights are needed at run time (``MESHFLOW_CLIP_WEIGHTS``).
+        dtype: store floating-point weights in this dtype (default: as found).
+    """
+    from ..flow import LatentFactors
+    from .hub import load_original_checkpoint, save_model_dir
+    from .mmdit import convert_original_state_dict, load_original_mmdit
+    from .text import CLIPTextEncoder, clip_state_dict_from_hf, read_clip_weights
+
+    train_cfg = read_training_config(config)
+    rf_config = train_cfg["rf_config"]
+    vae_config = train_cfg.get("vae_config")
+    lat = LatentFactors.from_json(factors)
+
+    rf_state = load_original_checkpoint(rf)
+    try:
+        mmdit = load_original_mmdit(rf_state, rf_config)
+    except CheckpointError as e:
+        raise CheckpointError(f"{rf}: {e}") from None
+    _, hf_clip = convert_original_state_dict(rf_state)
+
+    configs, states = {"mmdit": asdict(mmdit.config)}, {"mmdit": mmdit.state_dict()}
+
+    if vae is not None:
+        if not isinstance(vae_config, dict):
+            raise CheckpointError(f"{config}: expected a 'vae_config' section to convert {vae}")
+        configs["vae"], states["vae"] = _vae_component(vae, vae_config)
+
+    clip_state = None
+    if clip is not None:
+        clip_state = read_clip_weights(clip)
+    elif hf_clip:
+        clip_state = clip_state_dict_from_hf(hf_clip)
+    if mmdit.text_dim != 768:
+        raise CheckpointError(f"{rf}: expected CLIP ViT-L/14 text features (768) in 'clip_token_mlp' "
+                              f"(got {mmdit.text_dim})")
+    if clip_state is not None:
+        encoder = CLIPTextEncoder(state_dict=clip_state, cache_size=0)  # checks every shape
+        configs["text_encoder"] = encoder.config()
+        states["text_encoder"] = encoder.tower.state_dict()
+    else:
+        configs["text_encoder"] = {"name": CLIPTextEncoder.name}
+
+    shape_channels = int(vae_config["latent_dim"]) if isinstance(vae_config, dict) and "latent_dim" in vae_config \
+        else mmdit.input_channels // 2
+    extras = {
+        "factors": lat.to_dict(),
+        "flow": {
+            "shape_channels": shape_channels,
+            "steps": 64,
+            "guidance": 3.0,
+            "solver": "midpoint",
+            "cond_drop_prob": rf_config.get("cond_drop_prob"),
+        },
+        "source": {
+            "format": "animateanymesh-original",
+            "rf": Path(rf).name,
+            "vae": None if vae is None else Path(vae).name,
+            "training_args": train_cfg.get("training_args", {}),
+        },
+    }
+    return save_model_dir(out, configs, states, extras=extras, dtype=dtype)
