@@ -56,7 +56,34 @@ def _run_inspect(args) -> int:
 # (DyMeshVAE issue: `meshflow reconstruct`)
 
 # ------------------------------------------------------- convert-original ---
-# (flow issue: `meshflow convert-original`)
+def _add_convert_original(sub) -> None:
+    p = sub.add_parser(
+        "convert-original",
+        help="turn original AnimateAnyMesh checkpoints into a meshflow model directory (no pickles)",
+        description="Reads the original release's files (pickles only through torch.load(weights_only=True)) "
+        "and writes config.json + safetensors.",
+    )
+    p.add_argument("--vae", required=True, help="original DyMeshVAE checkpoint (dvae_*.pth)")
+    p.add_argument("--rf", required=True, help="original MMDiT checkpoint (rf_epoch_*.pth)")
+    p.add_argument("--config", required=True, help="original training_config.json (vae_config, rf_config)")
+    p.add_argument("--factors", required=True, help="latent rescale JSON (f0_mean, f0_std, ft_mean, ft_std)")
+    p.add_argument("--clip", default=None, help="local CLIP ViT-L/14 weights (open_clip or Hugging Face layout); "
+                   "default: the CLIP weights inside --rf if present, else none stored")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None,
+                   help="store the weights in this dtype (default: as found)")
+    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.set_defaults(func=_run_convert_original)
+
+
+def _run_convert_original(args) -> int:
+    import torch
+
+    from .models.convert import convert_original
+
+    out = convert_original(args.output, rf=args.rf, config=args.config, factors=args.factors, vae=args.vae,
+                           clip=args.clip, dtype=getattr(torch, args.dtype) if args.dtype else None)
+    print(f"wrote {out}")
+    return 0
 
 # ------------------------------------------------------------------- data ---
 # (data issue: `meshflow data sample|build`)
