@@ -1,1 +1,22 @@
-"""meshflow.nn"""
+"""Layers of the DyMeshVAE (AnimateAnyMesh) in PyTorch Geometric style."""
+from .feed_forward import GEGLUFeedForward
+from .fps import farthest_point_sampling, fps_chunked, fps_reference
+from .neighbor_attention import NeighborAttention
+from .point_embedding import PointEmbedding
+from .sync_attention import SyncAttention
+from .sync_feed_forward import SyncFeedForward
+from .trajectory_embedding import TrajectoryEmbedding
+from .vertex_query_attention import VertexQueryAttention
+
+__all__ = [
+    "PointEmbedding",
+    "TrajectoryEmbedding",
+    "NeighborAttention",
+    "SyncAttention",
+    "GEGLUFeedForward",
+    "SyncFeedForward",
+    "VertexQueryAttention",
+    "farthest_point_sampling",
+    "fps_chunked",
+    "fps_reference",
+]

@@ -1,0 +1,566 @@
+r"""DyMeshVAE: the trajectory autoencoder of AnimateAnyMesh (ICCV 2025).
+
+The encoder turns a mesh (frame-0 positions, edges) and the displacements of
+its vertices over :math:`T` frames into :math:`K` tokens of :math:`2L`
+latent channels: :math:`L` shape channels (deterministic) and :math:`L`
+trajectory channels (a diagonal Gaussian). The decoder gives every vertex
+back a :math:`T`-frame trajectory. Meshes of a PyG batch may have different
+vertex counts; nothing is padded and every mesh gets the same :math:`K`.
+
+Input convention (a :class:`torch_geometric.data.Data` or ``Batch``):
+
+* ``pos`` (N, 3): normalised frame-0 positions,
+* ``edge_index`` (2, E): mesh edges in both directions, no self loops
+  (built from ``face`` when absent; a point cloud without either has no edges),
+* ``traj`` (N, T, 3): displacements :math:`V_t - V_0` (``traj[:, 0] == 0``);
+  absent means no motion (zeros), e.g. when only shape latents are needed,
+* ``ptr`` / ``batch``: the PyG batch layout (a single ``Data`` is one mesh).
+
+Module names are meshflow's own; :func:`load_original_vae` maps an original
+``dvae_*.pth`` onto them (:data:`ORIGINAL_KEY_RULES`).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Dict, Mapping, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import CheckpointError
+from ..nn import (NeighborAttention, PointEmbedding, SyncAttention, SyncFeedForward,
+                  TrajectoryEmbedding, VertexQueryAttention, farthest_point_sampling)
+
+
+@dataclass
+class DyMeshVAEConfig:
+    """DyMeshVAE hyper-parameters. Field names are the original ``vae_config`` keys
+    (defaults are the original's), followed by meshflow-only fields."""
+
+    enc_depth: int = 8  # sync cross-attention blocks (tokens -> all vertices)
+    dec_depth: int = 8  # sync self-attention blocks over the tokens
+    dim: int = 256  # width C of vertex embeddings and tokens
+    output_dim: int = 48  # 3 * T values per vertex out of the decoder
+    latent_dim: int = 32  # L: shape channels and trajectory channels per token, each
+    heads: int = 8  # decoder self-attention heads
+    dim_head: int = 64  # decoder self-attention channels per head
+    T: int = 16  # frames per trajectory, frame 0 included
+    num_traj: int = 512  # K during training (and the floor of the inference default)
+    n_layers: int = 1  # neighbour-attention layers on the point embedding
+    # meshflow only
+    max_tokens: int = 8192  # cap on the inference default K = max(num_traj, N // 8) for huge meshes
+    chunk_size: int = 8192  # vertex rows per block in vertex-sized work on CPU (bounds peak memory)
+
+    def __post_init__(self):
+        if self.output_dim != 3 * self.T:
+            raise ValueError(f"Expected output_dim = 3 * T = {3 * self.T} (got output_dim={self.output_dim})")
+
+
+class DiagonalGaussian:
+    r"""The posterior :math:`\mathcal{N}(\mu, \mathrm{diag}(\sigma^2))` of the trajectory latents.
+
+    ``logvar`` is clamped to :math:`[-30, 20]` as in the original;
+    :meth:`kl` is :math:`\tfrac12 \,\mathrm{mean}(\mu^2 + \sigma^2 - 1 - \log\sigma^2)`
+    over tokens and channels, one value per mesh.
+
+    :meth:`DyMeshVAE.encode` also sets ``token_index``, the token vertices (B, K).
+
+    Shapes:
+        - mean, logvar, std, var: :math:`(B, K, L)`
+    """
+
+    def __init__(self, mean: Tensor, logvar: Tensor, token_index: Optional[Tensor] = None):
+        self.token_index = token_index
+        self.mean = mean
+        self.logvar = logvar.clamp(-30.0, 20.0)
+        self.std = torch.exp(0.5 * self.logvar)
+        self.var = torch.exp(self.logvar)
+
+    def sample(self, generator: Optional[torch.Generator] = None) -> Tensor:
+        noise = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype,
+                            device=self.mean.device)
+        return self.mean + self.std * noise
+
+    def mode(self) -> Tensor:
+        return self.mean
+
+    def kl(self) -> Tensor:
+        return 0.5 * (self.mean.pow(2) + self.var - 1.0 - self.logvar).mean(dim=(1, 2))  # (B,)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(shape={tuple(self.mean.shape)})"
+
+
+@dataclass
+class DyMeshVAEOutput:
+    recon: Tensor  # (N, T, 3) absolute positions per frame, V0 + offsets
+    latents: Tensor  # (B, K, 2L) cat[shape latents, trajectory latents]
+    posterior: DiagonalGaussian  # trajectory posterior, (B, K, L)
+    token_index: Tensor  # (B, K) global vertex rows of the tokens
+    kl: Tensor  # (B,)
+
+
+class DyMeshVAE(nn.Module):
+    r"""The DyMeshVAE of `"AnimateAnyMesh: A Feed-Forward 4D Foundation Model for
+    Text-Driven Universal Mesh Animation" <https://arxiv.org/abs/2506.09982>`_.
+
+    Encoder: point embedding of :math:`V_0` plus neighbour attention
+    (:math:`e_0`), trajectory embedding (:math:`e_T`), FPS on :math:`e_0` for
+    :math:`K` tokens, ``enc_depth`` sync cross-attention blocks from the tokens
+    to all vertices of their mesh, then shape latents, posterior mean and
+    log-variance. Decoder: ``dec_depth`` sync self-attention blocks over the
+    tokens, then every vertex (query from :math:`e_0`) reads its mesh's tokens
+    and predicts :math:`T` offsets; the output is :math:`V_0 + \text{offsets}`.
+
+    Built as ``DyMeshVAE(**asdict(DyMeshVAEConfig(...)))``; ``self.config``
+    holds the resolved configuration.
+    """
+
+    def __init__(self, enc_depth: int = 8, dec_depth: int = 8, dim: int = 256, output_dim: int = 48,
+                 latent_dim: int = 32, heads: int = 8, dim_head: int = 64, T: int = 16, num_traj: int = 512,
+                 n_layers: int = 1, max_tokens: int = 8192, chunk_size: int = 8192):
+        super().__init__()
+        self.config = DyMeshVAEConfig(
+            enc_depth=enc_depth, dec_depth=dec_depth, dim=dim, output_dim=output_dim, latent_dim=latent_dim,
+            heads=heads, dim_head=dim_head, T=T, num_traj=num_traj, n_layers=n_layers,
+            max_tokens=max_tokens, chunk_size=chunk_size)
+        C, L = dim, latent_dim
+        self.T = T
+        self.latent_dim = L
+
+        # Encoder
+        self.point_embed = PointEmbedding(C)  # V0 -> e0
+        self.traj_embed = TrajectoryEmbedding(3 * T, C)  # V_t - V0 -> eT
+        self.neighbor_layers = nn.ModuleList(
+            [NeighborAttention(C, heads=1, head_channels=2 * C, chunk_size=chunk_size) for _ in range(n_layers)])
+        self.enc_attn = nn.ModuleList(
+            [SyncAttention(C, heads=1, head_channels=C, chunk_size=chunk_size) for _ in range(enc_depth)])
+        self.enc_ff = nn.ModuleList([SyncFeedForward(C) for _ in range(enc_depth)])
+        self.to_shape_latent = nn.Linear(C, L)  # x0, deterministic
+        self.to_traj_mean = nn.Linear(C, L)
+        self.to_traj_logvar = nn.Linear(C, L)
+
+        # Decoder
+        self.from_shape_latent = nn.Linear(L, C)
+        self.from_traj_latent = nn.Linear(L, C)
+        self.dec_attn = nn.ModuleList(
+            [SyncAttention(C, heads=heads, head_channels=dim_head) for _ in range(dec_depth)])
+        self.dec_ff = nn.ModuleList([SyncFeedForward(C) for _ in range(dec_depth)])
+        self.query_proj = nn.Linear(C, 2 * C)  # vertex queries from e0
+        self.vertex_attn = VertexQueryAttention(2 * C, C, C, heads=1, head_channels=2 * C, chunk_size=chunk_size)
+        self.to_offsets = nn.Linear(2 * C, output_dim)  # read as (T, 3) per vertex
+
+        self.initialize_weights()
+
+    def initialize_weights(self):
+        """PyTorch's default initialisation for every layer, except that the output
+        projections of the neighbour attention and of the final vertex attention start
+        at zero (as in the original), so e0 starts as the plain point embedding."""
+        for module in self.children():
+            if isinstance(module, nn.ModuleList):
+                for layer in module:
+                    layer.reset_parameters()
+            else:
+                module.reset_parameters()
+        for layer in self.neighbor_layers:
+            nn.init.zeros_(layer.lin_out.weight)
+            nn.init.zeros_(layer.lin_out.bias)
+        nn.init.zeros_(self.vertex_attn.lin_out.weight)
+        nn.init.zeros_(self.vertex_attn.lin_out.bias)
+
+    # ------------------------------------------------------------------ inputs ---
+    def _dtype(self) -> torch.dtype:
+        return self.to_offsets.weight.dtype
+
+    def _layout(self, data) -> Tuple[Tensor, Tensor]:
+        """(pos (N, 3) in the model's dtype, ptr (B + 1,))."""
+        pos = getattr(data, "pos", None)
+        if pos is None or pos.dim() != 2 or pos.size(-1) != 3:
+            raise ValueError(f"Expected 'pos' to have shape (N, 3) "
+                             f"(got {None if pos is None else tuple(pos.shape)})")
+        N = pos.size(0)
+        if N == 0:
+            raise ValueError("Expected a mesh with at least one vertex (got N = 0)")
+        ptr = getattr(data, "ptr", None)
+        if ptr is None:
+            batch = getattr(data, "batch", None)
+            if batch is None:
+                ptr = torch.tensor([0, N], device=pos.device)
+            else:
+                if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+                    raise ValueError("Expected 'batch' to be sorted (vertices of one mesh contiguous)")
+                counts = torch.bincount(batch)
+                ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        ptr = ptr.to(device=pos.device, dtype=torch.long)
+        if bool((ptr[1:] <= ptr[:-1]).any()):
+            raise ValueError(f"Expected every mesh to have at least one vertex "
+                             f"(got sizes {(ptr[1:] - ptr[:-1]).tolist()})")
+        return pos.to(self._dtype()), ptr
+
+    def _traj(self, data, N: int) -> Tensor:
+        traj = getattr(data, "traj", None)
+        if traj is None:
+            return torch.zeros(N, 3 * self.T, dtype=self._dtype(), device=data.pos.device)
+        if tuple(traj.shape) != (N, self.T, 3):
+            raise ValueError(f"Expected 'traj' to have shape (N, T, 3) = ({N}, {self.T}, 3) "
+                             f"(got {tuple(traj.shape)})")
+        return traj.to(self._dtype()).reshape(N, 3 * self.T)  # frame-major (t, xyz)
+
+    @staticmethod
+    def _edge_index(data, N: int, device) -> Tensor:
+        edge_index = getattr(data, "edge_index", None)
+        if edge_index is not None:
+            return edge_index
+        face = getattr(data, "face", None)
+        if face is not None:
+            from ..data.graph import edge_index_from_faces
+
+            return edge_index_from_faces(face, N)
+        return torch.empty(2, 0, dtype=torch.long, device=device)
+
+    def _rows(self, fn, x: Tensor) -> Tensor:
+        """fn applied to row blocks of x (bounds fn's intermediates, e.g. the 21x trajectory features)."""
+        step = self.config.chunk_size
+        if step is None or x.size(0) <= step:
+            return fn(x)
+        first = fn(x[:step])
+        out = first.new_empty(x.size(0), *first.shape[1:])
+        out[:step] = first
+        for a in range(step, x.size(0), step):
+            out[a:a + step] = fn(x[a:a + step])
+        return out
+
+    # ---------------------------------------------------------------- encoder ---
+    def num_tokens(self, num_vertices: int) -> int:
+        """Inference default K for a mesh of ``num_vertices``: ``min(max_tokens, max(num_traj, N // 8))``."""
+        cfg = self.config
+        return min(cfg.max_tokens, max(cfg.num_traj, num_vertices // 8))
+
+    def embed_vertices(self, data) -> Tensor:
+        r"""Point embedding of ``pos`` refined by the neighbour attention: :math:`e_0` (N, C)."""
+        pos, _ = self._layout(data)
+        edge_index = self._edge_index(data, pos.size(0), pos.device)
+        e0 = self.point_embed(pos)  # (N, C)
+        for layer in self.neighbor_layers:
+            e0 = e0 + layer(e0, edge_index)
+        return e0
+
+    def tokenize(self, vertex_embed: Tensor, ptr: Tensor, num_tokens: int, random_first_token: bool = False,
+                 generator: Optional[torch.Generator] = None, fps_backend: str = "auto") -> Tensor:
+        r"""Token vertices by farthest point sampling on :math:`e_0`: global rows (B, K).
+
+        FPS starts at each mesh's first vertex. The original then replaced that
+        first pick by a uniformly random vertex of the mesh (its fix-up of
+        pytorch3d's ``-1`` padding also caught the index 0); ``random_first_token``
+        reproduces this, the default keeps meshflow deterministic.
+        """
+        with torch.no_grad():
+            index = farthest_point_sampling(vertex_embed.detach(), ptr, num_tokens, backend=fps_backend)
+        if random_first_token:
+            counts = (ptr[1:] - ptr[:-1]).to(torch.float64)
+            u = torch.rand(counts.numel(), generator=generator, dtype=torch.float64).to(counts.device)
+            index[:, 0] = ptr[:-1] + (u * counts).long()
+        return index
+
+    def encode(self, data, num_tokens: Optional[int] = None, token_index: Optional[Tensor] = None,
+               sample_posterior: bool = True, vertex_embed: Optional[Tensor] = None,
+               generator: Optional[torch.Generator] = None, random_first_token: bool = False,
+               fps_backend: str = "auto") -> Tuple[Tensor, DiagonalGaussian]:
+        r"""Encodes a batch of animated meshes.
+
+        Args:
+            data: PyG ``Data``/``Batch`` (see the module docstring).
+            num_tokens (int, optional): :math:`K`; default ``num_traj`` in training
+                mode, :meth:`num_tokens` of the largest mesh in eval mode.
+            token_index (torch.Tensor, optional): explicit token vertices (B, K),
+                global rows of the batch; skips FPS.
+            sample_posterior (bool, optional): draw the trajectory latents from the
+                posterior (default) or take its mean.
+            vertex_embed (torch.Tensor, optional): :math:`e_0` from :meth:`embed_vertices`.
+            generator (torch.Generator, optional): for the posterior sample.
+            random_first_token (bool, optional): see :meth:`tokenize`.
+            fps_backend (str, optional): see :func:`meshflow.nn.farthest_point_sampling`.
+
+        Returns:
+            ``(latents (B, K, 2L), posterior)`` with latents ``cat[x0, z_T]``.
+        """
+        pos, ptr = self._layout(data)
+        N, B = pos.size(0), ptr.numel() - 1
+        e0 = self.embed_vertices(data) if vertex_embed is None else vertex_embed  # (N, C)
+        eT = self._rows(self.traj_embed, self._traj(data, N))  # (N, C)
+
+        if token_index is None:
+            if num_tokens is None:
+                counts = ptr[1:] - ptr[:-1]
+                num_tokens = self.config.num_traj if self.training else self.num_tokens(int(counts.max()))
+            token_index = self.tokenize(e0, ptr, num_tokens, random_first_token, generator, fps_backend)
+        else:
+            token_index = self._check_token_index(token_index, ptr)
+        z0, zT = e0[token_index], eT[token_index]  # (B, K, C) each
+
+        for attn, ff in zip(self.enc_attn, self.enc_ff):
+            r0, rT = attn(z0, e0, e0, eT, ptr=ptr)  # tokens of mesh b read mesh b's vertices
+            z0, zT = z0 + r0, zT + rT
+            r0, rT = ff(z0, zT)
+            z0, zT = z0 + r0, zT + rT
+
+        x0 = self.to_shape_latent(z0)  # (B, K, L)
+        posterior = DiagonalGaussian(self.to_traj_mean(zT), self.to_traj_logvar(zT), token_index)
+        zt = posterior.sample(generator) if sample_posterior else posterior.mode()
+        return torch.cat([x0, zt], dim=-1), posterior  # (B, K, 2L)
+
+    @staticmethod
+    def _check_token_index(token_index: Tensor, ptr: Tensor) -> Tensor:
+        B = ptr.numel() - 1
+        token_index = token_index.to(device=ptr.device, dtype=torch.long)
+        if token_index.dim() == 1 and B == 1:
+            token_index = token_index.unsqueeze(0)
+        if token_index.dim() != 2 or token_index.size(0) != B:
+            raise ValueError(f"Expected 'token_index' to have shape (B, K) with B = {B} "
+                             f"(got {tuple(token_index.shape)})")
+        inside = (token_index >= ptr[:-1, None]) & (token_index < ptr[1:, None])
+        if not bool(inside.all()):
+            raise ValueError("Expected every row b of 'token_index' to hold vertex rows of mesh b "
+                             "(global indices in [ptr[b], ptr[b+1]))")
+        return token_index
+
+    # ---------------------------------------------------------------- decoder ---
+    def decode(self, latents: Tensor, data, vertex_embed: Optional[Tensor] = None) -> Tensor:
+        r"""Decodes latents (B, K, 2L) into trajectories (N, T, 3): absolute positions
+        :math:`V_0 + \text{offsets}` in every frame (frame 0 included)."""
+        pos, ptr = self._layout(data)
+        N, B, L = pos.size(0), ptr.numel() - 1, self.latent_dim
+        if latents.dim() != 3 or latents.size(0) != B or latents.size(-1) != 2 * L:
+            raise ValueError(f"Expected 'latents' to have shape (B, K, 2L) with B = {B}, 2L = {2 * L} "
+                             f"(got {tuple(latents.shape)})")
+        e0 = self.embed_vertices(data) if vertex_embed is None else vertex_embed  # (N, C)
+        latents = latents.to(self._dtype())
+
+        h0 = self.from_shape_latent(latents[..., :L])  # (B, K, C)
+        hT = self.from_traj_latent(latents[..., L:])  # (B, K, C)
+        for attn, ff in zip(self.dec_attn, self.dec_ff):
+            r0, rT = attn(h0, h0, h0, hT)
+            h0, hT = h0 + r0, hT + rT
+            r0, rT = ff(h0, hT)
+            h0, hT = h0 + r0, hT + rT
+
+        y = self.vertex_attn(self.query_proj(e0), h0, hT, ptr)  # (N, 2C)
+        offsets = self.to_offsets(y).view(N, self.T, 3)  # (N, T, 3)
+        return pos.unsqueeze(1) + offsets
+
+    # ---------------------------------------------------------------- training ---
+    def forward(self, data, num_tokens: Optional[int] = None, token_index: Optional[Tensor] = None,
+                sample_posterior: bool = True, generator: Optional[torch.Generator] = None,
+                random_first_token: bool = False, fps_backend: str = "auto") -> DyMeshVAEOutput:
+        e0 = self.embed_vertices(data)
+        latents, posterior = self.encode(data, num_tokens, token_index, sample_posterior, vertex_embed=e0,
+                                         generator=generator, random_first_token=random_first_token,
+                                         fps_backend=fps_backend)
+        recon = self.decode(latents, data, vertex_embed=e0)
+        return DyMeshVAEOutput(recon=recon, latents=latents, posterior=posterior,
+                               token_index=posterior.token_index, kl=posterior.kl())
+
+    def loss(self, output: DyMeshVAEOutput, data, beta: float = 1e-6,
+             recon_loss: str = "l2") -> Tuple[Tensor, Dict[str, Tensor]]:
+        r"""The original's training loss: mean Euclidean distance over all vertices and
+        frames (``recon_loss="l2"``; ``"mse"`` is the mean squared error over vertices,
+        frames and axes) plus ``beta`` times the mean KL per mesh.
+
+        Returns:
+            ``(loss, {"recon": ..., "kl": ...})``
+        """
+        pos, _ = self._layout(data)
+        target = pos.unsqueeze(1) + self._traj(data, pos.size(0)).view(-1, self.T, 3)  # (N, T, 3)
+        if recon_loss == "l2":
+            rec = (output.recon - target).norm(dim=-1).mean()
+        elif recon_loss == "mse":
+            rec = F.mse_loss(output.recon, target)
+        else:
+            raise ValueError(f"Expected recon_loss to be 'l2' or 'mse' (got {recon_loss!r})")
+        kl = output.kl.mean()
+        return rec + beta * kl, {"recon": rec.detach(), "kl": kl.detach()}
+
+
+# ------------------------------------------------------------- checkpoints ---
+# original key template <-> meshflow key template; {i} a block number, {x} a name part, {p} weight|bias
+ORIGINAL_KEY_RULES = [
+    ("point_embed.basis", "point_embed.basis"),
+    ("point_embed.mlp.{p}", "point_embed.lin.{p}"),
+    ("traj_embed.freq_bands", "traj_embed.freq_bands"),
+    ("traj_embed.mlp.{p}", "traj_embed.lin.{p}"),
+    ("neighbor_layers.{i}.norm_{x}.{p}", "neighbor_layers.{i}.norm_{x}.{p}"),
+    ("neighbor_layers.{i}.fn.to_{x}.{p}", "neighbor_layers.{i}.lin_{x}.{p}"),
+    ("enc_blocks.{i}.0.norm_{x}.{p}", "enc_attn.{i}.norm_{x}.{p}"),
+    ("enc_blocks.{i}.0.attn.to_{x}.{p}", "enc_attn.{i}.lin_{x}.{p}"),
+    ("enc_blocks.{i}.1.norm{x}.{p}", "enc_ff.{i}.norm{x}.{p}"),
+    ("enc_blocks.{i}.1.ffn.ffn{x}.0.{p}", "enc_ff.{i}.ff{x}.lin1.{p}"),
+    ("enc_blocks.{i}.1.ffn.ffn{x}.2.{p}", "enc_ff.{i}.ff{x}.lin2.{p}"),
+    ("mean_fc_x0.{p}", "to_shape_latent.{p}"),
+    ("mean_fc_xt.{p}", "to_traj_mean.{p}"),
+    ("logvar_fc_xt.{p}", "to_traj_logvar.{p}"),
+    ("proj_x0.{p}", "from_shape_latent.{p}"),
+    ("proj_xt.{p}", "from_traj_latent.{p}"),
+    ("dec_blocks.{i}.0.norm_{x}.{p}", "dec_attn.{i}.norm_{x}.{p}"),
+    ("dec_blocks.{i}.0.attn.to_{x}.{p}", "dec_attn.{i}.lin_{x}.{p}"),
+    ("dec_blocks.{i}.1.norm{x}.{p}", "dec_ff.{i}.norm{x}.{p}"),
+    ("dec_blocks.{i}.1.ffn.ffn{x}.0.{p}", "dec_ff.{i}.ff{x}.lin1.{p}"),
+    ("dec_blocks.{i}.1.ffn.ffn{x}.2.{p}", "dec_ff.{i}.ff{x}.lin2.{p}"),
+    ("fc_query.{p}", "query_proj.{p}"),
+    ("decoder_final_ca.norm_{x}.{p}", "vertex_attn.norm_{x}.{p}"),
+    ("decoder_final_ca.fn.to_{x}.{p}", "vertex_attn.lin_{x}.{p}"),
+    ("to_outputs.{p}", "to_offsets.{p}"),
+]
+_PLACEHOLDERS = {"i": r"(?P<i>\d+)", "x": r"(?P<x>[a-z0-9]+)", "p": r"(?P<p>weight|bias)"}
+
+
+def _compile(template: str) -> "re.Pattern":
+    parts = re.split(r"\{(\w)\}", template)  # literal, name, literal, name, ...
+    regex = "".join(re.escape(part) if k % 2 == 0 else _PLACEHOLDERS[part] for k, part in enumerate(parts))
+    return re.compile(regex)
+
+
+_TO_MESHFLOW = [(_compile(src), dst) for src, dst in ORIGINAL_KEY_RULES]
+_TO_ORIGINAL = [(_compile(dst), src) for src, dst in ORIGINAL_KEY_RULES]
+
+
+def _rename(key: str, rules) -> Optional[str]:
+    for pattern, template in rules:
+        m = pattern.fullmatch(key)
+        if m:
+            return template.format(**m.groupdict())
+    return None
+
+
+def _unwrap_state_dict(state_dict: Mapping) -> Dict[str, Tensor]:
+    if "model_state_dict" in state_dict:
+        state_dict = state_dict["model_state_dict"]
+    state_dict = dict(state_dict)
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def original_to_meshflow_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[Dict[str, Tensor], list]:
+    """Renames original DyMeshVAE keys; returns ``(renamed, keys that match no rule)``."""
+    out, unknown = {}, []
+    for key, value in _unwrap_state_dict(state_dict).items():
+        new = _rename(key, _TO_MESHFLOW)
+        if new is None:
+            unknown.append(key)
+        else:
+            out[new] = value
+    return out, unknown
+
+
+def meshflow_to_original_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """The inverse renaming: a meshflow DyMeshVAE state dict with the original's key names."""
+    out = {}
+    for key, value in state_dict.items():
+        new = _rename(key, _TO_ORIGINAL)
+        if new is None:
+            raise KeyError(f"no original name for meshflow key '{key}'")
+        out[new] = value
+    return out
+
+
+def config_from_original(vae_config: Mapping) -> DyMeshVAEConfig:
+    """A :class:`DyMeshVAEConfig` from an original ``vae_config`` (or a whole ``training_config``)."""
+    if "vae_config" in vae_config:
+        vae_config = vae_config["vae_config"]
+    vae_config = dict(vae_config)
+    norm_type = vae_config.pop("norm_type", "qkv")  # the training script records it; the network has only qkv
+    if norm_type != "qkv":
+        raise CheckpointError(f"Expected vae_config 'norm_type' to be 'qkv' (got {norm_type!r})")
+    known = {f.name for f in fields(DyMeshVAEConfig)}
+    unknown = sorted(set(vae_config) - known)
+    if unknown:
+        raise CheckpointError(f"Unknown vae_config key(s): {', '.join(unknown)} (expected some of: "
+                              f"{', '.join(sorted(known))})")
+    try:
+        return DyMeshVAEConfig(**vae_config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"Invalid vae_config: {e}") from None
+
+
+def load_original_vae(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor]], vae_config: Mapping,
+                      *, dtype: torch.dtype = torch.float32) -> DyMeshVAE:
+    """Builds a meshflow :class:`DyMeshVAE` from original AnimateAnyMesh weights.
+
+    Args:
+        checkpoint: path of a ``dvae_*.pth`` (loaded with ``torch.load(weights_only=True)``)
+            or a state dict; plain, ``{'model_state_dict': ...}``-wrapped or ``module.``-prefixed.
+        vae_config: the original ``vae_config`` dict (or the whole ``training_config.json`` dict).
+        dtype: parameter dtype of the returned model. (default: ``torch.float32``)
+
+    Returns:
+        the model in eval mode. Raises :class:`meshflow.errors.CheckpointError` listing
+        missing, unexpected or mis-shaped keys.
+    """
+    from .hub import load_original_checkpoint
+
+    if isinstance(checkpoint, (str, os.PathLike)):
+        state_dict = load_original_checkpoint(checkpoint)
+        source = str(checkpoint)
+    else:
+        state_dict = checkpoint
+        source = "state dict"
+    cfg = config_from_original(vae_config)
+    model = DyMeshVAE(**asdict(cfg)).to(dtype)
+    renamed, unknown = original_to_meshflow_state_dict(state_dict)
+    expected = model.state_dict()
+    missing = sorted(k for k in expected if k not in renamed)
+    unexpected = sorted(unknown) + sorted(_rename(k, _TO_ORIGINAL) or k for k in renamed if k not in expected)
+    wrong = sorted(f"{_rename(k, _TO_ORIGINAL)} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+                   for k, v in renamed.items() if k in expected and v.shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        lines = [f"{source}: does not match a DyMeshVAE with this vae_config"]
+        if missing:
+            lines.append("missing: " + ", ".join(_rename(k, _TO_ORIGINAL) or k for k in missing))
+        if unexpected:
+            lines.append("unexpected: " + ", ".join(unexpected))
+        if wrong:
+            lines.append("wrong shape: " + ", ".join(wrong))
+        raise CheckpointError("; ".join(lines))
+    model.load_state_dict(renamed, strict=True)
+    return model.eval()
+
+
+def save_vae(model: DyMeshVAE, directory, extras: Optional[dict] = None, dtype: Optional[torch.dtype] = None):
+    """Writes a model directory whose component ``vae`` is this model (config + safetensors)."""
+    from .hub import save_model_dir
+
+    return save_model_dir(directory, {"vae": asdict(model.config)}, {"vae": model.state_dict()},
+                          extras=extras, dtype=dtype)
+
+
+def vae_from_component(config: Mapping, state_dict: Mapping[str, Tensor], where: str = "vae") -> DyMeshVAE:
+    """A :class:`DyMeshVAE` from a model directory's ``vae`` component (config dict + state dict)."""
+    known = {f.name for f in fields(DyMeshVAEConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown DyMeshVAE config key(s) {', '.join(unknown)}")
+    try:
+        cfg = DyMeshVAEConfig(**config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: invalid DyMeshVAE config ({e})") from None
+    model = DyMeshVAE(**asdict(cfg))
+    try:
+        result = model.load_state_dict(dict(state_dict), strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise CheckpointError(f"{where}: weights do not match the config ({str(e).splitlines()[-1].strip()})") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(f"{where}: weights do not match the config (missing: "
+                              f"{', '.join(result.missing_keys) or 'none'}; unexpected: "
+                              f"{', '.join(result.unexpected_keys) or 'none'})")
+    return model.eval()
+
+
+def load_vae(directory, device="cpu") -> DyMeshVAE:
+    """Loads the ``vae`` component of a meshflow model directory (eval mode)."""
+    from .hub import load_component
+
+    config, state_dict = load_component(directory, "vae", device=device)
+    return vae_from_component(config, state_dict, where=str(directory)).to(device)
