@@ -91,11 +91,14 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_file(path) -> Iterator[Path]:
-    """Yields a temporary path beside ``path``; renames it onto ``path`` if the block succeeds, deletes it otherwise."""
+def atomic_file(path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; renames it onto ``path`` if the block succeeds, deletes it otherwise.
+
+    ``suffix`` ends the temporary name (for writers that choose the format from it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
