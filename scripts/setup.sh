@@ -27,9 +27,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
+# pip, quieter: drops this machine's notes about local index folders, keeps pip's exit status.
+pip_q() { "${PIP[@]}" "$@" 2>&1 | { grep -v "is neither a file nor a directory" || true; }; return "${PIPESTATUS[0]}"; }
 
 log "torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" setuptools wheel
+pip_q install -q -c "$CONSTRAINTS" "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" setuptools wheel
 
 if ! "$PY" -c "import torch_cluster" >/dev/null 2>&1; then
   wheel=$(ls "$CACHE"/torch_cluster-"$TORCH_CLUSTER_VERSION"-*.whl 2>/dev/null | head -n1 || true)
@@ -37,16 +39,16 @@ if ! "$PY" -c "import torch_cluster" >/dev/null 2>&1; then
     log "compiling torch_cluster $TORCH_CLUSTER_VERSION from source against torch $TORCH_VERSION (about 10 minutes, once)"
     mkdir -p "$CACHE"
     # CPU kernels only: this machine has no GPU (CUDA users: see environment.yml).
-    FORCE_ONLY_CPU=1 MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" wheel -q --no-build-isolation --no-deps \
+    FORCE_ONLY_CPU=1 MAX_JOBS="${MAX_JOBS:-2}" pip_q wheel -q --no-build-isolation --no-deps \
       "torch_cluster==$TORCH_CLUSTER_VERSION" -w "$CACHE"
     wheel=$(ls "$CACHE"/torch_cluster-"$TORCH_CLUSTER_VERSION"-*.whl | head -n1)
   else
     log "torch_cluster from cached wheel $wheel"
   fi
-  "${PIP[@]}" install -q --no-deps "$wheel"
+  pip_q install -q --no-deps "$wheel"
 fi
 
 log "meshflow and its dependencies"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[dev]"
+pip_q install -q -c "$CONSTRAINTS" -e "$ROOT[dev]"
 "$PY" -c "import torch, torch_geometric, torch_cluster, meshflow; print('meshflow', meshflow.__version__, '| torch', torch.__version__, '| pyg', torch_geometric.__version__, '| torch_cluster', torch_cluster.__version__)"
 log "done: activate with  . $VENV/bin/activate"
