@@ -50,5 +50,5 @@ fi
 
 log "meshflow and its dependencies"
 pip_q install -q -c "$CONSTRAINTS" -e "$ROOT[dev]"
-"$PY" -c "import torch, torch_geometric, torch_cluster, meshflow; print('meshflow', meshflow.__version__, '| torch', torch.__version__, '| pyg', torch_geometric.__version__, '| torch_cluster', torch_cluster.__version__)"
+"$PY" -W ignore::FutureWarning -c "import torch, torch_geometric, torch_cluster, meshflow; print('meshflow', meshflow.__version__, '| torch', torch.__version__, '| pyg', torch_geometric.__version__, '| torch_cluster', torch_cluster.__version__)"
 log "done: activate with  . $VENV/bin/activate"
