@@ -13,7 +13,8 @@ world-space position of every file vertex in every frame.
   whose ``weights`` channel puts weight 1 on target t at time t / fps (LINEAR,
   so viewers blend between frames). Blender, three.js and other glTF viewers
   play it as it is.
-* ``.npz``: ``vertices`` (T, N, 3) float32, ``faces`` (F, 3), ``fps``, ``prompt``.
+* ``.npz``: ``vertices`` (T, N, 3) float32, ``faces`` (F, 3), ``caption`` (the prompt), ``fps``
+  (meshflow's animation npz, see :mod:`meshflow.io.dymesh`).
 * a folder (a path ending in ``/``): ``frame_0000.obj`` ... with UVs, plus
   the material file and textures once.
 
@@ -374,13 +375,14 @@ def write_gltf(path, mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool 
 
 # -------------------------------------------------------------- NPZ / OBJ ---
 def write_npz(path, mesh: MeshFile, vertices, *, fps: float = 24.0, prompt: str = "") -> Path:
-    """Writes ``vertices`` (T, N, 3) float32, ``faces`` (F, 3) int64, ``fps`` and ``prompt`` to an ``.npz``."""
+    """Writes meshflow's animation npz (:mod:`meshflow.io.dymesh`): ``vertices`` (T, N, 3) float32,
+    ``faces`` (F, 3) int64, ``caption`` (the prompt) and ``fps``."""
     path = Path(path)
     v = check_vertices(mesh, vertices)
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as fh:  # an open file: numpy would otherwise append '.npz' to the name
-            np.savez_compressed(fh, vertices=v, faces=mesh.faces.astype(np.int64), fps=np.float64(fps),
-                                prompt=np.str_(prompt))
+            np.savez_compressed(fh, vertices=v, faces=mesh.faces.astype(np.int64), fps=np.array(float(fps)),
+                                caption=np.array(str(prompt)))
     return path
 
 
@@ -576,7 +578,8 @@ def read_animation(path) -> AnimationFile:
     transform. A file without animation reads as a single frame.
 
     Raises:
-        MeshFileError: a missing or unreadable file, an unknown extension, an NPZ without ``vertices``.
+        MeshFileError: a missing or unreadable file, an unknown extension, an NPZ without
+            ``vertices`` and ``faces``.
     """
     path = Path(path)
     if not path.is_file():
@@ -586,22 +589,11 @@ def read_animation(path) -> AnimationFile:
         raise MeshFileError(path, f"unknown animation type '{path.suffix}' (expected .glb, .gltf or .npz)")
     if ext != ".npz":
         return _read_gltf_animation(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "vertices" not in data:
-                raise MeshFileError(path, f"expected an array 'vertices' (T, N, 3) (has: {', '.join(data.files)})")
-            vertices = np.asarray(data["vertices"], dtype=np.float32)
-            faces = np.asarray(data["faces"], dtype=np.int64).reshape(-1, 3) if "faces" in data \
-                else np.zeros((0, 3), dtype=np.int64)
-            fps = float(data["fps"]) if "fps" in data else 24.0
-            prompt = str(data["prompt"]) if "prompt" in data else ""
-    except MeshFileError:
-        raise
-    except Exception as e:  # zipfile / numpy errors on a file that is not an npz
-        raise MeshFileError(path, f"not a readable .npz file ({type(e).__name__}: {e})") from None
-    if vertices.ndim != 3 or vertices.shape[-1] != 3:
-        raise MeshFileError(path, f"expected 'vertices' of shape (T, N, 3) (got {vertices.shape})")
-    return AnimationFile(vertices=vertices, faces=faces, fps=fps, prompt=prompt)
+    from .dymesh import load_npz_animation  # meshflow's animation npz, shared with the data tools
+
+    sample = load_npz_animation(path)
+    return AnimationFile(vertices=sample["vertices"], faces=sample["faces"], fps=float(sample.get("fps", 24.0)),
+                         prompt=sample["caption"])
 
 
 __all__ = [

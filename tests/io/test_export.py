@@ -196,6 +196,9 @@ def test_npz_round_trip(scene_file, tmp_path):
     np.testing.assert_array_equal(back.vertices, v)
     np.testing.assert_array_equal(back.faces, mesh.faces)
     assert back.fps == 30 and back.prompt == "a ball rolls"
+    from meshflow.io.dymesh import load_animation  # the data tools read it too
+
+    assert load_animation(out)["caption"] == "a ball rolls"
 
 
 def test_obj_sequence_round_trip(scene_file, tmp_path):
@@ -268,10 +271,10 @@ def test_read_animation_errors(tmp_path):
     with pytest.raises(MeshFileError, match=r"unknown animation type '\.txt'"):
         read_animation(tmp_path / "a.txt")
     (tmp_path / "a.npz").write_text("not a zip")
-    with pytest.raises(MeshFileError, match="not a readable .npz file"):
+    with pytest.raises(MeshFileError, match=r"a\.npz: (not a readable npz|refused to load)"):
         read_animation(tmp_path / "a.npz")
     np.savez(tmp_path / "b.npz", faces=np.zeros((1, 3)))
-    with pytest.raises(MeshFileError, match="expected an array 'vertices'"):
+    with pytest.raises(MeshFileError, match="missing key.s. vertices"):
         read_animation(tmp_path / "b.npz")
     (tmp_path / "c.glb").write_bytes(b"glTF garbage")
     with pytest.raises(MeshFileError, match="not a readable glTF file"):
