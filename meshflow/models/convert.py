@@ -104,14 +104,17 @@ def convert_original(
         clip_state = read_clip_weights(clip)
     elif hf_clip:
         clip_state = clip_state_dict_from_hf(hf_clip)
-    if mmdit.text_dim != 768:
-        raise CheckpointError(f"{rf}: expected CLIP ViT-L/14 text features (768) in 'clip_token_mlp' "
-                              f"(got {mmdit.text_dim})")
     if clip_state is not None:
-        encoder = CLIPTextEncoder(state_dict=clip_state, cache_size=0)  # checks every shape
+        encoder = CLIPTextEncoder.from_state_dict(clip_state, cache_size=0)  # checks every shape
+        if encoder.width != mmdit.text_dim:
+            raise CheckpointError(f"CLIP text width {encoder.width} does not match the MMDiT's text features "
+                                  f"({mmdit.text_dim}, 'clip_token_mlp')")
         configs["text_encoder"] = encoder.config()
         states["text_encoder"] = encoder.tower.state_dict()
     else:
+        if mmdit.text_dim != CLIPTextEncoder.dim:
+            raise CheckpointError(f"{rf}: expected CLIP ViT-L/14 text features ({CLIPTextEncoder.dim}) in "
+                                  f"'clip_token_mlp' (got {mmdit.text_dim}); pass --clip with matching weights")
         configs["text_encoder"] = {"name": CLIPTextEncoder.name}
 
     shape_channels = int(vae_config["latent_dim"]) if isinstance(vae_config, dict) and "latent_dim" in vae_config \

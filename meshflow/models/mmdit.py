@@ -290,6 +290,40 @@ def convert_original_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[Dict[
     return out, clip
 
 
+_MESHFLOW_KEYS = [
+    (r"time_mlp\.0\.", "time_embed.c_fc."),
+    (r"time_mlp\.2\.", "time_embed.c_proj."),
+    (r"blocks\.(\d+)\.qkv\.", r"backbone.resblocks.\1.attn.c_qkv."),
+    (r"blocks\.(\d+)\.proj\.", r"backbone.resblocks.\1.attn.c_proj."),
+    (r"blocks\.(\d+)\.mlp\.0\.", r"backbone.resblocks.\1.mlp.c_fc."),
+    (r"blocks\.(\d+)\.mlp\.2\.", r"backbone.resblocks.\1.mlp.c_proj."),
+    (r"blocks\.(\d+)\.ada_x\.", r"backbone.resblocks.\1.adaln_x.linear."),
+    (r"blocks\.(\d+)\.ada_text\.", r"backbone.resblocks.\1.adaln_text.linear."),
+    (r"blocks\.(\d+)\.norm_x\.", r"backbone.resblocks.\1.ln_x."),
+    (r"blocks\.(\d+)\.norm_text\.", r"backbone.resblocks.\1.ln_text."),
+    (r"norm_in\.", "ln_pre."),
+    (r"norm_text_in\.", "ln_pre_text."),
+    (r"norm_out\.", "ln_post."),
+    (r"text_proj\.", "clip_token_mlp."),
+    (r"input_proj\.", "input_proj."),
+    (r"output_proj\.", "output_proj."),
+]
+_MESHFLOW_RE = [(re.compile("^" + a), b) for a, b in _MESHFLOW_KEYS]
+
+
+def to_original_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """Inverse of :func:`convert_original_state_dict` (without CLIP): meshflow names to the original's."""
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, repl in _MESHFLOW_RE:
+            if pattern.match(key):
+                out[pattern.sub(repl, key, count=1)] = value
+                break
+        else:
+            raise CheckpointError(f"Expected an MMDiT state dict (got unknown key {key!r})")
+    return out
+
+
 def config_from_original(rf_config: Mapping, state_dict: Optional[Mapping[str, Tensor]] = None) -> MMDiTConfig:
     """The :class:`MMDiTConfig` of an original ``rf_config`` (``training_config.json``).
 

@@ -463,6 +463,16 @@ class CLIPTextEncoder(TextEncoder):
         self.tower.load_state_dict({k: v.float() for k, v in state_dict.items()})
         self.tower.eval()
 
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, Tensor], heads: Optional[int] = None,
+                        cache_size: int = 4096) -> "CLIPTextEncoder":
+        """A tower sized by its weights (open_clip layout); ``heads`` defaults to width / 64 (every CLIP)."""
+        vocab_size, width = state_dict["token_embedding.weight"].shape
+        layers = len({k.split(".")[2] for k in state_dict if k.startswith("transformer.resblocks.")})
+        context_length = state_dict["positional_embedding"].shape[0]
+        return cls(state_dict=state_dict, width=width, heads=heads or max(1, width // 64), layers=layers,
+                   context_length=context_length, vocab_size=vocab_size, cache_size=cache_size)
+
     def tokenize(self, texts: Sequence[str]) -> Tensor:
         return clip_tokenize(texts, self.context_length)
 

@@ -12,6 +12,7 @@ from meshflow.models.mmdit import (
     convert_original_state_dict,
     load_mmdit,
     timestep_embedding,
+    to_original_state_dict,
 )
 from tests.flow.golden import close, load_case, load_model, recorded_frequencies
 
@@ -130,6 +131,11 @@ def test_original_key_mapping_errors():
     cfg = config_from_original({"input_channels": 16, "width": 64, "heads": 4, "layers": 2, "use_flash2": True,
                                 "cond_drop_prob": 0.1}, {"clip_token_mlp.weight": torch.zeros(64, 384)})
     assert cfg.text_dim == 384 and cfg.width == 64
+    state = tiny().state_dict()
+    back, _ = convert_original_state_dict(to_original_state_dict(state))
+    assert back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+    with pytest.raises(CheckpointError, match="unknown key 'x'"):
+        to_original_state_dict({"x": torch.zeros(1)})
 
 
 def test_load_mmdit_roundtrip(tmp_path):
