@@ -47,7 +47,8 @@ def chunked_attention(query: Tensor, blocks: Iterable[Tuple[Tensor, Tensor]]) ->
     m = l = acc = None
     for key, value in blocks:
         scores = query @ key.transpose(0, 1)  # (M, n_b)
-        block_max = scores.amax(dim=1, keepdim=True)  # (M, 1)
+        # the running max only shifts the exponent (the result does not depend on it): no gradient
+        block_max = scores.detach().amax(dim=1, keepdim=True)  # (M, 1)
         if m is None:
             p = scores.sub_(block_max).exp_()
             m, l, acc = block_max, p.sum(dim=1, keepdim=True), p @ value
