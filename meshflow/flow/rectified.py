@@ -233,7 +233,8 @@ class LatentFactors:
     def from_dict(cls, d) -> "LatentFactors":
         missing = [k for k in ("f0_mean", "f0_std", "ft_mean", "ft_std") if k not in d]
         if missing:
-            raise MeshflowError(f"Expected latent factors with keys f0_mean, f0_std, ft_mean, ft_std (missing: {', '.join(missing)})")
+            raise MeshflowError("Expected latent factors with keys f0_mean, f0_std, ft_mean, ft_std "
+                                f"(missing: {', '.join(missing)})")
         values = {k: float(d[k]) for k in ("f0_mean", "f0_std", "ft_mean", "ft_std")}
         if not (values["f0_std"] > 0 and values["ft_std"] > 0) or not all(math.isfinite(v) for v in values.values()):
             raise MeshflowError(f"Expected finite latent factors with positive stds (got {values})")

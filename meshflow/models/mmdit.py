@@ -225,7 +225,8 @@ class MMDiT(nn.Module):
         if text_mask is not None:
             text_mask = text_mask.to(torch.bool)
             if text_mask.shape != text.shape[:2]:
-                raise ValueError(f"Expected 'text_mask' of shape {tuple(text.shape[:2])} (got {tuple(text_mask.shape)})")
+                raise ValueError(f"Expected 'text_mask' of shape {tuple(text.shape[:2])} "
+                                 f"(got {tuple(text_mask.shape)})")
             if cond is not None:
                 first_only = torch.zeros_like(text_mask)
                 first_only[:, 0] = True

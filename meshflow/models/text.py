@@ -18,7 +18,6 @@ keeps the features of recently seen texts in a cache (``cache_size`` entries).
 """
 from __future__ import annotations
 
-import math
 import os
 from collections import OrderedDict
 from pathlib import Path
