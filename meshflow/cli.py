@@ -92,7 +92,140 @@ def _run_convert_original(args) -> int:
 # (training issue: `meshflow train vae|flow|cache-latents`)
 
 # ---------------------------------------------------------------- animate ---
-# (animate issue: `meshflow animate`, `meshflow preview`)
+def _add_animate(sub) -> None:
+    p = sub.add_parser(
+        "animate", help="animate a mesh from a text prompt and write .glb/.gltf, .npz or an OBJ sequence",
+        description="Animate a mesh from a text prompt. The output type follows OUT: .glb/.gltf (the input scene "
+                    "with one morph target per frame and an animation, materials and UVs kept), .npz "
+                    "(trajectories and faces), or a folder ending in '/' (frame_0000.obj, ...).")
+    p.add_argument("input", help="mesh file (.glb .gltf .obj .ply .stl .off)")
+    p.add_argument("--prompt", "-p", required=True, help="what the mesh does; \"\" samples unconditionally")
+    p.add_argument("-o", "--output", required=True, help="OUT.glb, OUT.gltf, OUT.npz or FOLDER/")
+    p.add_argument("--model", metavar="DIR",
+                   help="model directory (from `meshflow train` or `meshflow convert-original`); "
+                        "default $MESHFLOW_MODEL. No trained model is bundled yet")
+    p.add_argument("--seed", type=int, help="seed of the sampling noise (default: random, printed)")
+    p.add_argument("--steps", type=int, help="ODE grid points (default: the model's, else 64)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's, else 3.0)")
+    p.add_argument("--tokens", type=int, metavar="K",
+                   help="latent tokens (default: max(512, N/8), capped for huge meshes)")
+    p.add_argument("--frames", type=int, help="output frames (default: the model's T; others are resampled)")
+    p.add_argument("--fps", type=float, default=24.0, help="playback rate (default: 24)")
+    p.add_argument("--loop", action="store_true", help="blend the end into the start so the clip loops without a jump")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--clip", metavar="PATH", help="CLIP ViT-L/14 weight file for models that use CLIP without "
+                                                  "shipping it (default: $MESHFLOW_CLIP_WEIGHTS)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_animate)
+
+
+def _progress_bar(steps: int, quiet: bool):
+    """``progress`` for the pipeline: a tqdm bar over solver steps, fed by model calls."""
+    from tqdm import tqdm
+
+    state = {}
+
+    def start(total_calls: int):
+        bar = tqdm(total=steps - 1, desc="sampling", unit="step", file=sys.stderr, disable=quiet, leave=False)
+        per_step = max(1, total_calls // max(1, steps - 1))
+        state.update(bar=bar, calls=0)
+
+        def tick():
+            state["calls"] += 1
+            if state["calls"] % per_step == 0:
+                bar.update(1)
+        return tick
+
+    return start, state
+
+
+def _run_animate(args) -> int:
+    import os
+    import time
+
+    from .io.export import output_format
+    from .io.mesh import read_mesh
+    from .pipeline import AnimationPipeline, resolve_device
+
+    begin = time.perf_counter()
+    kind = output_format(args.output)  # refuse an unknown output type before any work
+    if not args.model and not os.environ.get("MESHFLOW_MODEL"):
+        raise MeshflowError("no model given and no bundled model exists yet: pass --model DIR (a model directory "
+                            "from `meshflow train` or `meshflow convert-original`) or set $MESHFLOW_MODEL")
+    device = resolve_device(args.device)
+    for name in ("steps", "tokens", "frames"):
+        value = getattr(args, name)
+        if value is not None and value < (2 if name == "steps" else 1):
+            raise MeshflowError(f"--{name} must be at least {2 if name == 'steps' else 1} (got {value})")
+    if args.fps <= 0:
+        raise MeshflowError(f"--fps must be positive (got {args.fps})")
+
+    start = time.perf_counter()
+    mesh = read_mesh(args.input)
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pipe = AnimationPipeline.from_pretrained(args.model, device=device, clip_weights=args.clip)
+    load_s = time.perf_counter() - start
+    steps = args.steps if args.steps is not None else int(pipe.flow.get("steps", 64))
+    progress, bar = _progress_bar(steps, args.quiet)
+    try:
+        anim = pipe(mesh, args.prompt, frames=args.frames, steps=steps, guidance=args.guidance, seed=args.seed,
+                    tokens=args.tokens, fps=args.fps, progress=progress)
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
+    if args.loop:
+        anim = anim.looped()
+    start = time.perf_counter()
+    out = anim.save(args.output, fps=args.fps)
+    write_s = time.perf_counter() - start
+
+    what = {"glb": "binary glTF, one morph target per frame", "gltf": "glTF, one morph target per frame",
+            "npz": "trajectories and faces", "obj": "OBJ sequence"}[kind]
+    t = anim.timings
+    guidance = args.guidance if args.guidance is not None else pipe.flow.get("guidance", 3.0)
+    rows = [
+        ("input", f"{args.input} ({anim.num_vertices} vertices, {anim.welded_vertices} welded, "
+                  f"{len(mesh.faces)} faces, {len(mesh.parts)} primitive{'s' if len(mesh.parts) != 1 else ''})"),
+        ("prompt", repr(args.prompt) if args.prompt.strip() else "(empty: unconditional)"),
+        ("model", f"{pipe.model_dir} (T={pipe.frames}, text encoder {pipe.text_encoder.name})"),
+        ("tokens", anim.tokens),
+        ("device", anim.device),
+        ("sampling", f"{steps} steps, guidance {guidance:g}, {pipe.flow.get('solver', 'midpoint')}, seed {anim.seed}"),
+        ("output", f"{out} ({anim.num_frames} frames at {args.fps:g} fps{', looping' if args.loop else ''}; {what})"),
+        ("time", f"read {read_s:.2f} s, load {load_s:.2f} s, text {t['text']:.2f} s, encode {t['encode']:.2f} s, "
+                 f"sample {t['sample']:.2f} s, decode {t['decode']:.2f} s, write {write_s:.2f} s "
+                 f"(total {time.perf_counter() - begin:.2f} s)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    for note in anim.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _add_preview(sub) -> None:
+    p = sub.add_parser("preview", help="render an animation (.glb/.gltf/.npz) to a .gif, .mp4 or .png headlessly",
+                       description="Render an animation offscreen (OpenGL through EGL; Mesa's software renderer "
+                                   "on machines without a GPU): shaded, one fixed camera framing the whole motion. "
+                                   ".png writes a contact sheet of up to 16 frames.")
+    p.add_argument("animation", help="ANIM.glb, ANIM.gltf or ANIM.npz")
+    p.add_argument("-o", "--output", required=True, help="preview.gif, preview.mp4 or preview.png")
+    p.add_argument("--size", type=int, default=512, help="width and height in pixels (default: 512)")
+    p.add_argument("--fps", type=float, help="playback rate (default: the animation's)")
+    p.set_defaults(func=_run_preview)
+
+
+def _run_preview(args) -> int:
+    from .io.preview import render_preview
+
+    if args.size < 16 or args.size > 4096:
+        raise MeshflowError(f"--size must lie in [16, 4096] (got {args.size})")
+    result = render_preview(args.animation, args.output, size=args.size, fps=args.fps)
+    print(f"wrote {result.path} ({result.frames} frames, {result.size}x{result.size}, {result.fps:g} fps) "
+          f"in {result.seconds:.2f} s")
+    return 0
 
 # ------------------------------------------------------------------- eval ---
 # (evaluation issue: `meshflow eval vae|motion`)
