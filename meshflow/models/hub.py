@@ -54,6 +54,7 @@ def save_model_dir(
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; a model directory is for everyone
         config = {"format": FORMAT, "version": VERSION, "components": dict(configs)}
         config.update(extras or {})
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
