@@ -1,0 +1,143 @@
+"""`meshflow animate` and `meshflow preview` end to end on Spot with a tiny model directory."""
+import os
+import shutil
+
+import numpy as np
+import pygltflib
+import pytest
+import torch
+import trimesh
+
+from meshflow.cli import main
+from meshflow.io import read_mesh
+from meshflow.io.export import read_animation
+from tests.test_pipeline import make_model_dir
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
+
+
+@pytest.fixture
+def out_dir(tmp_path):
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
+def animate(*args):
+    return main(["animate", *map(str, args), "--steps", "3", "-q"])
+
+
+def fails_cleanly(capsys, out_dir, rc, pattern):
+    """rc 2, one error line naming the problem, nothing written."""
+    import re
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("meshflow animate: error: ") and re.search(pattern, err[0]), err
+    assert os.listdir(out_dir) == []
+
+
+def test_animate_spot_glb_and_preview(shared, model_dir, out_dir, capsys):
+    spot = shared("data", "static", "spot.obj")
+    out = out_dir / "cow.glb"
+    rc = animate(spot, "--prompt", "the cow jumps", "-o", out, "--model", model_dir, "--seed", "0")
+    stdout = capsys.readouterr().out
+    assert rc == 0 and out.is_file()
+    for key in ("3225 vertices, 2930 welded", "tokens", "device    cpu", "seed 0", "sample ", "decode ", "8 frames"):
+        assert key in stdout, stdout
+    assert os.listdir(out_dir) == ["cow.glb"]
+
+    # A GLB that players accept: T morph targets, weights animated, Spot's UVs intact.
+    gltf = pygltflib.GLTF2().load(str(out))
+    prim = gltf.meshes[0].primitives[0]
+    assert len(prim.targets) == 8 and len(gltf.meshes[0].weights) == 8
+    assert gltf.animations[0].channels[0].target.path == "weights"
+    mesh = read_mesh(spot)
+    (geom,) = trimesh.load(str(out), force="scene", process=False).geometry.values()
+    np.testing.assert_allclose(geom.visual.uv, mesh.parts[0].mesh.visual.uv, atol=1e-7)
+    np.testing.assert_array_equal(geom.faces, mesh.faces)
+    anim = read_animation(out)
+    assert anim.vertices.shape == (8, 3225, 3) and anim.prompt == "the cow jumps"
+
+    # Same seed, same animation (as npz this time).
+    rc = animate(spot, "--prompt", "the cow jumps", "-o", out_dir / "cow.npz", "--model", model_dir, "--seed", "0")
+    assert rc == 0
+    np.testing.assert_allclose(read_animation(out_dir / "cow.npz").vertices, anim.vertices, atol=1e-5)
+
+    from meshflow.errors import MeshflowError
+    from meshflow.io.preview import create_context
+
+    try:
+        create_context().release()
+    except MeshflowError as e:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise
+        pytest.skip(str(e))
+    capsys.readouterr()
+    assert main(["preview", str(out), "-o", str(out_dir / "cow.gif"), "--size", "96"]) == 0
+    assert "wrote" in capsys.readouterr().out and (out_dir / "cow.gif").stat().st_size > 0
+
+
+def test_animate_obj_sequence_loop_and_notes(model_dir, out_dir, tmp_path, capsys):
+    ball = tmp_path / "ball.ply"
+    trimesh.creation.icosphere(1).export(ball)
+    rc = animate(ball, "--prompt", "", "-o", str(out_dir / "frames") + "/", "--model", model_dir, "--loop",
+                 "--frames", "6", "--fps", "12")
+    stdout = capsys.readouterr().out
+    assert rc == 0
+    assert "note: empty prompt: sampled unconditionally" in stdout
+    assert "note: loop: blended the last" in stdout
+    assert sorted(f for f in os.listdir(out_dir / "frames") if f.endswith(".obj")) == \
+        [f"frame_{t:04d}.obj" for t in range(6)]
+
+    cloud = tmp_path / "cloud.ply"
+    trimesh.PointCloud(np.random.default_rng(0).random((40, 3))).export(cloud)
+    rc = animate(cloud, "--prompt", "it swirls", "-o", out_dir / "cloud.glb", "--model", model_dir, "--loop")
+    stdout = capsys.readouterr().out
+    assert rc == 0 and "animated as a point cloud" in stdout
+    gltf = pygltflib.GLTF2().load(str(out_dir / "cloud.glb"))
+    assert gltf.accessors[gltf.animations[0].samplers[0].input].count == 9  # 8 frames + the closing one
+
+
+def test_animate_bad_input(model_dir, out_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MESHFLOW_MODEL", raising=False)
+    ball = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(1).export(ball)
+    out = out_dir / "x.glb"
+
+    notes = tmp_path / "notes.obj"
+    notes.write_text("this is not a mesh\n")
+    fails_cleanly(capsys, out_dir, animate(notes, "-p", "x", "-o", out, "--model", model_dir),
+                  r"notes\.obj: (contains no mesh vertices|cannot be read)")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    fails_cleanly(capsys, out_dir, animate(text, "-p", "x", "-o", out, "--model", model_dir),
+                  r"unknown extension '\.txt'")
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out),
+                  r"no bundled model exists yet: pass --model DIR")
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out_dir / "x.fbx", "--model", model_dir),
+                  r"unknown output type '\.fbx'")
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out, "--model", tmp_path / "nowhere"),
+                  r"model directory not found")
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "vae.safetensors").unlink()
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out, "--model", broken),
+                  r"missing weight file vae\.safetensors")
+    if not torch.cuda.is_available():
+        fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out, "--model", model_dir, "--device", "cuda"),
+                      r"no CUDA GPU is available")
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out, "--model", model_dir, "--tokens", "0"),
+                  r"--tokens must be at least 1")
+
+
+def test_preview_bad_input(tmp_path, capsys):
+    (tmp_path / "a.glb").write_bytes(b"nope")
+    assert main(["preview", str(tmp_path / "a.glb"), "-o", str(tmp_path / "a.gif")]) == 2
+    assert "meshflow preview: error: " in capsys.readouterr().err
+    assert main(["preview", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "a.gif")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["a.glb"]
