@@ -48,6 +48,8 @@ _NORMALIZE = {5120: (127.0, -1.0), 5121: (255.0, 0.0), 5122: (32767.0, -1.0), 51
 #: extensions that change geometry in a way this reader does not implement.
 UNSUPPORTED_EXTENSIONS = ("EXT_meshopt_compression", "KHR_meshopt_compression", "EXT_mesh_gpu_instancing")
 DRACO = "KHR_draco_mesh_compression"
+#: vertex attributes read besides positions and skin data.
+_EXTRA_ATTRIBUTES = ("NORMAL", "TEXCOORD_0", "COLOR_0")
 
 TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN = 4, 5, 6
 
@@ -63,6 +65,9 @@ class Primitive:
         weights (numpy.ndarray or None): (n, 4k) float64, the matching ``WEIGHTS_i``.
         targets (numpy.ndarray): (m, n, 3) float64 morph-target position deltas (m may be 0).
         mesh (int): index of the mesh, ``index`` (int): of the primitive inside it.
+        attributes (dict): other per-vertex arrays kept for writing meshes back
+            (``NORMAL``, ``TEXCOORD_0``, ``COLOR_0`` when present).
+        material (int or None): the primitive's material index.
     """
 
     positions: np.ndarray
@@ -72,6 +77,8 @@ class Primitive:
     targets: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3)))
     mesh: int = 0
     index: int = 0
+    attributes: Dict[str, np.ndarray] = field(default_factory=dict)
+    material: Optional[int] = None
 
 
 @dataclass
@@ -453,7 +460,7 @@ class GltfFile:
                 raise MeshFileError(self.path, f"{where} has no POSITION attribute")
             arrays = {}
             for name, acc in attrs.items():
-                if name == "POSITION" or name.startswith(("JOINTS_", "WEIGHTS_")):
+                if name == "POSITION" or name.startswith(("JOINTS_", "WEIGHTS_")) or name in _EXTRA_ATTRIBUTES:
                     arrays[name] = self.accessor(acc)
             indices = None if prim.indices is None else self.accessor(prim.indices).ravel().astype(np.int64)
         pos = np.asarray(arrays["POSITION"], dtype=np.float64)
@@ -487,7 +494,8 @@ class GltfFile:
                 raise MeshFileError(self.path, f"{where} morph target {ti} has shape {d.shape} (expected ({n}, 3))")
             targets.append(d)
         targets = np.stack(targets) if targets else np.zeros((0, n, 3))
-        return Primitive(pos, faces, joints, weights, targets, mesh, k)
+        extra = {a: np.asarray(arrays[a]) for a in _EXTRA_ATTRIBUTES if a in arrays and len(arrays[a]) == n}
+        return Primitive(pos, faces, joints, weights, targets, mesh, k, extra, prim.material)
 
     def _decode_draco(self, ext, attrs, where):
         try:
@@ -504,7 +512,7 @@ class GltfFile:
             raise MeshFileError(self.path, f"{where}: Draco extension has no POSITION attribute")
         arrays = {}
         for name, uid in ids.items():
-            if not (name == "POSITION" or name.startswith(("JOINTS_", "WEIGHTS_"))):
+            if not (name == "POSITION" or name.startswith(("JOINTS_", "WEIGHTS_")) or name in _EXTRA_ATTRIBUTES):
                 continue
             att = mesh.get_attribute_by_unique_id(uid)
             if att is None:
@@ -629,3 +637,88 @@ def _triangulate(indices: np.ndarray, mode: int) -> np.ndarray:
         return np.stack([a, b, indices[i + 2]], axis=1)
     # TRIANGLE_FAN
     return np.stack([indices[i + 1], indices[i + 2], np.full(n - 2, indices[0])], axis=1)
+
+
+def _material(g: GltfFile, index: Optional[int]):
+    """A trimesh PBR material for glTF material ``index`` (base colour and its texture), or None."""
+    if index is None or not g.gltf.materials or not 0 <= index < len(g.gltf.materials):
+        return None
+    import io
+
+    from trimesh.visual.material import PBRMaterial
+
+    mat = g.gltf.materials[index]
+    pbr = mat.pbrMetallicRoughness
+    kwargs = {"name": mat.name}
+    if pbr is not None:
+        if pbr.baseColorFactor is not None:
+            kwargs["baseColorFactor"] = pbr.baseColorFactor
+        tex = pbr.baseColorTexture
+        if tex is not None:
+            try:
+                from PIL import Image
+
+                source = g.gltf.textures[tex.index].source
+                img = g.gltf.images[source]
+                if img.bufferView is not None:
+                    data, _ = g.buffer_view(img.bufferView)
+                    raw = bytes(data)
+                elif img.uri and img.uri.startswith("data:"):
+                    raw = base64.b64decode(img.uri.split(",", 1)[1])
+                else:
+                    raw = (g.path.parent / img.uri).read_bytes()
+                image = Image.open(io.BytesIO(raw))
+                image.load()
+                kwargs["baseColorTexture"] = image
+            except Exception:  # a missing or unreadable texture keeps the colour factor only
+                pass
+    return PBRMaterial(**kwargs)
+
+
+def read_gltf_static(path) -> list:
+    r"""The static geometry of a glTF / GLB file as :class:`meshflow.io.mesh.MeshPart` s.
+
+    Used by :func:`meshflow.io.mesh.read_mesh` for Draco-compressed files, which
+    trimesh cannot decode. Like trimesh, every mesh node's primitives are placed
+    by the node's rest-pose world matrix (skinning is not evaluated: skinned
+    meshes come out in their bind shape), in scene order; UVs, normals and the
+    base-colour material are kept on each part's :class:`trimesh.Trimesh`.
+    """
+    import trimesh
+
+    from .animation import compose_trs
+    from .mesh import MeshPart
+
+    g = GltfFile(path)
+    t, r, s = g.rest_trs
+    local = compose_trs(t, r, s)
+    for node, mat in g.matrix_nodes().items():
+        local[node] = mat
+    world = g.world_matrices(local)
+    parts = []
+    mesh_nodes = [i for i in g.scene_nodes() if g.gltf.nodes[i].mesh is not None]
+    for node in mesh_nodes:
+        nd = g.gltf.nodes[node]
+        for p in g.primitives(nd.mesh):
+            m = world[node]
+            v = p.positions @ m[:3, :3].T + m[:3, 3]
+            visual = None
+            uv = p.attributes.get("TEXCOORD_0")
+            material = _material(g, p.material)
+            if uv is not None:
+                uv = np.asarray(uv, dtype=np.float64).copy()
+                uv[:, 1] = 1.0 - uv[:, 1]  # glTF's v runs down the image; trimesh's runs up
+                visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
+            elif material is not None:
+                visual = trimesh.visual.TextureVisuals(material=material)
+            normals = p.attributes.get("NORMAL")
+            if normals is not None:
+                normals = np.asarray(normals, dtype=np.float64) @ np.linalg.inv(m[:3, :3])
+            mesh = trimesh.Trimesh(vertices=v, faces=p.faces, vertex_normals=normals, visual=visual,
+                                   process=False, validate=False)
+            name = nd.name or f"node{node}"
+            if len(g.primitives(nd.mesh)) > 1:
+                name = f"{name}_{p.index}"
+            parts.append(MeshPart(name=name if len(mesh_nodes) > 1 or len(g.primitives(nd.mesh)) > 1
+                                  else g.path.stem, mesh=mesh, start=0))
+    return parts
