@@ -1,6 +1,6 @@
 """Layers of the DyMeshVAE (AnimateAnyMesh) in PyTorch Geometric style."""
 from .feed_forward import GEGLUFeedForward
-from .fps import farthest_point_sampling, fps_chunked, fps_reference
+from .fps import farthest_point_sampling, fps_fast, fps_reference
 from .neighbor_attention import NeighborAttention
 from .point_embedding import PointEmbedding
 from .sync_attention import SyncAttention
@@ -17,6 +17,6 @@ __all__ = [
     "SyncFeedForward",
     "VertexQueryAttention",
     "farthest_point_sampling",
-    "fps_chunked",
+    "fps_fast",
     "fps_reference",
 ]

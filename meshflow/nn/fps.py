@@ -11,13 +11,14 @@ Three implementations give the same indices:
 
 * ``"torch_cluster"``: :func:`torch_cluster.fps` (fast on a GPU; on a CPU it
   runs one thread per mesh and allocates an :math:`N \times C` buffer per step),
-* ``"chunked"``: a pure-torch loop that updates the distances in row blocks
-  that stay in cache, with the same arithmetic as torch_cluster's CPU kernel
+* ``"fast"``: :func:`fps_fast`, pure torch: a matrix-vector product bounds
+  every distance from below and only the vertices whose distance may shrink
+  are recomputed with torch_cluster's CPU arithmetic
   (``(x - x[i]).pow_(2).sum(1)``), so the indices agree bit for bit,
 * ``"reference"``: :func:`fps_reference`, the plain algorithm (the test oracle).
 
-``"auto"`` uses torch_cluster on a GPU when it has a kernel for it and the
-chunked loop everywhere else.
+``"auto"`` uses torch_cluster on a GPU when it has a kernel for it and
+:func:`fps_fast` everywhere else.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import List
 import torch
 from torch import Tensor
 
-BACKENDS = ("auto", "torch_cluster", "chunked", "reference")
+BACKENDS = ("auto", "torch_cluster", "fast", "reference")
 
 
 def fps_reference(x: Tensor, num_samples: int) -> Tensor:
@@ -48,40 +49,52 @@ def fps_reference(x: Tensor, num_samples: int) -> Tensor:
     return torch.tensor(chosen, dtype=torch.long, device=x.device)
 
 
-def fps_chunked(x: Tensor, num_samples: int, block_rows: int = 2048) -> Tensor:
-    r"""Greedy farthest point sampling of one point set, updating the distances in row blocks.
+def _exact_sq_dist(x: Tensor, center: Tensor) -> Tensor:
+    """torch_cluster's arithmetic: ``(x - c).pow_(2).sum(1)`` row by row."""
+    return (x - center).pow_(2).sum(dim=1)
 
-    Per step it reads :math:`\mathbf{X}` once and writes only the :math:`N`
-    distances; the :math:`(\text{block\_rows}, C)` scratch buffer is reused.
+
+def fps_fast(x: Tensor, num_samples: int, block_rows: int = 8192) -> Tensor:
+    r"""Greedy farthest point sampling of one point set; the same indices as
+    :func:`fps_reference` and torch_cluster, an order of magnitude faster on a CPU.
+
+    Each step needs, for every point :math:`j`, :math:`d_j \leftarrow \min(d_j, \|x_j - c\|^2)`
+    for the new centre :math:`c`. One matrix-vector product gives
+    :math:`\|x_j\|^2 + \|c\|^2 - 2 x_j^\top c`, and lowering it by
+    :math:`4 C \varepsilon (\|x_j\|^2 + \|c\|^2)` (:math:`\varepsilon` the dtype's machine
+    epsilon) makes it a rigorous lower bound of the distance computed the exact
+    way, whatever the rounding of either formula. Only the points whose bound is
+    below their current :math:`d_j` (about :math:`N/k` at step :math:`k`) get the
+    exact distance; for all others :math:`\min` provably keeps :math:`d_j`. So the
+    distances, hence the arg-maxima and ties, are bit for bit those of the plain
+    algorithm.
 
     Args:
         x (torch.Tensor): points :math:`(N, C)`.
         num_samples (int): :math:`K \le N`.
-        block_rows (int, optional): rows per block. (default: :obj:`2048`)
+        block_rows (int, optional): rows per block of the first (full) distance pass.
+            (default: :obj:`8192`)
 
     Returns:
         indices :math:`(K,)`, starting with 0.
     """
     x = x.detach().contiguous()
-    N = x.size(0)
-    block_rows = max(1, min(block_rows, N))
-    chosen = [0]
+    N, C = x.shape
     dist = torch.empty(N, dtype=x.dtype, device=x.device)
-    scratch = torch.empty(block_rows, x.size(1), dtype=x.dtype, device=x.device)
-    update = torch.empty(block_rows, dtype=x.dtype, device=x.device)
-    i = 0
-    for step in range(num_samples - 1):
-        center = x[i]
-        for a in range(0, N, block_rows):
-            b = min(a + block_rows, N)
-            diff = torch.sub(x[a:b], center, out=scratch[:b - a])
-            d = torch.sum(diff.pow_(2), dim=1, out=update[:b - a])
-            if step == 0:
-                dist[a:b] = d
-            else:
-                torch.minimum(dist[a:b], d, out=dist[a:b])
+    for a in range(0, N, block_rows):
+        dist[a:a + block_rows] = _exact_sq_dist(x[a:a + block_rows], x[0])
+    sq = (x * x).sum(dim=1)
+    sq_low = sq * (1.0 - 4 * C * torch.finfo(x.dtype).eps)  # (1 - slack) ||x_j||^2
+    chosen = [0]
+    for _ in range(num_samples - 1):
         i = int(dist.argmax())
         chosen.append(i)
+        center = x[i]
+        bound = torch.addmv(sq_low + sq_low[i], x, center, alpha=-2.0)  # (N,) lower bound of ||x_j - c||^2
+        candidates = torch.nonzero(bound < dist).squeeze(1)
+        if candidates.numel():
+            exact = _exact_sq_dist(x.index_select(0, candidates), center)
+            dist[candidates] = torch.minimum(dist[candidates], exact)
     return torch.tensor(chosen, dtype=torch.long, device=x.device)
 
 
@@ -109,8 +122,7 @@ def _has_torch_cluster_kernel(x: Tensor) -> bool:
     return x.device.type == "cpu"
 
 
-def farthest_point_sampling(x: Tensor, ptr: Tensor, num_samples: int, backend: str = "auto",
-                            block_rows: int = 2048) -> Tensor:
+def farthest_point_sampling(x: Tensor, ptr: Tensor, num_samples: int, backend: str = "auto") -> Tensor:
     r"""Farthest point sampling of :math:`K` points per graph of a PyG batch.
 
     Every graph gets exactly :math:`K` indices, the first being the graph's
@@ -122,10 +134,8 @@ def farthest_point_sampling(x: Tensor, ptr: Tensor, num_samples: int, backend: s
         x (torch.Tensor): points :math:`(N, C)` of all graphs.
         ptr (torch.Tensor): graph boundaries :math:`(B + 1,)`.
         num_samples (int): :math:`K`.
-        backend (str, optional): ``"auto"``, ``"torch_cluster"``, ``"chunked"``
+        backend (str, optional): ``"auto"``, ``"torch_cluster"``, ``"fast"``
             or ``"reference"``. (default: :obj:`"auto"`)
-        block_rows (int, optional): row block of the ``"chunked"`` backend.
-            (default: :obj:`2048`)
 
     Returns:
         global vertex indices :math:`(B, K)` (rows of :obj:`x`).
@@ -139,18 +149,18 @@ def farthest_point_sampling(x: Tensor, ptr: Tensor, num_samples: int, backend: s
     if any(n < 1 for n in counts):
         raise ValueError(f"Expected every graph to have at least one point (got sizes {counts})")
     if backend == "auto":
-        backend = "torch_cluster" if x.is_cuda and _has_torch_cluster_kernel(x) else "chunked"
+        backend = "torch_cluster" if x.is_cuda and _has_torch_cluster_kernel(x) else "fast"
     if backend == "torch_cluster":
         if not _has_torch_cluster_kernel(x):
             raise RuntimeError(f"torch_cluster has no FPS kernel for device '{x.device}' "
-                               f"(use backend='chunked')")
+                               f"(use backend='fast')")
         local = _torch_cluster_fps(x, ptr, num_samples)
     else:
         local = []
         for start, n in zip(ptr[:-1].tolist(), counts):
             k = min(num_samples, n)
             xb = x[start:start + n]
-            local.append(fps_chunked(xb, k, block_rows) if backend == "chunked" else fps_reference(xb, k))
+            local.append(fps_fast(xb, k) if backend == "fast" else fps_reference(xb, k))
     rows = []
     for start, n, idx in zip(ptr[:-1].tolist(), counts, local):
         if n < num_samples:

@@ -92,7 +92,7 @@ def test_golden_fps_indices(shared, name, dtype, K, suffix):
     # The original swapped FPS's first pick (always vertex 0) for a random vertex; the rest is plain FPS.
     expected = torch.cat([golden.new_zeros(1), golden[1:]])
     ptr = torch.tensor([0, data.num_nodes])
-    for backend in ("chunked", "reference", "torch_cluster"):
+    for backend in ("fast", "reference", "torch_cluster"):
         if backend == "torch_cluster":
             pytest.importorskip("torch_cluster")
         assert torch.equal(model.tokenize(e0, ptr, K, fps_backend=backend)[0], expected)
