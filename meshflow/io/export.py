@@ -143,34 +143,97 @@ def check_vertices(mesh: MeshFile, vertices) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- normals ---
+def _face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted face normals (F, 3) in float64 (length = twice the area)."""
+    v = vertices.astype(np.float64, copy=False)
+    return np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    length = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(length > 0, length, 1.0)
+
+
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals, (N, 3); vertices in no face get (0, 0, 0)."""
     n = np.zeros((len(vertices), 3), dtype=np.float64)
     if len(faces) == 0:
         return n.astype(np.float32)
-    v = vertices.astype(np.float64, copy=False)
-    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])  # (F, 3), |fn| = 2 area
+    fn = _face_normals(vertices, faces)
     for k in range(3):
-        n += np.stack([np.bincount(faces[:, k], weights=fn[:, d], minlength=len(v)) for d in range(3)], axis=1)
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    return (n / np.where(length > 0, length, 1.0)).astype(np.float32)
+        n += np.stack([np.bincount(faces[:, k], weights=fn[:, d], minlength=len(vertices)) for d in range(3)], axis=1)
+    return _unit(n).astype(np.float32)
 
 
-class _WeldedNormals:
-    """Smooth normals of a file's vertices over the welded mesh (no shading seam where the file splits vertices)."""
+class _SurfaceNormals:
+    r"""Per-frame vertex normals of a file's vertices, for parts whose file gave none.
 
-    def __init__(self, mesh: MeshFile):
+    A file splits a vertex for two reasons: a UV seam on a smooth surface, where
+    the copies should share one normal, and a hard edge, where they should not.
+    Around every position, faces are joined into smoothing fans: two faces that
+    share an edge of the file (its vertices not split) are always joined; two
+    faces that share only the position of an edge (the file split it) are joined
+    when their normals differ by less than ``crease`` degrees at rest. Across a UV
+    seam the fan closes and the copies agree; across a hard edge (a cube's
+    corner, the two sides of a thin sheet) each copy keeps its own side. A
+    vertex's normal is the area-weighted sum of its fan(s); a vertex in no face
+    gets the rest normal (+Z at rest).
+    """
+
+    def __init__(self, mesh: MeshFile, crease: float = 60.0):
+        import scipy.sparse as sp
+        from scipy.sparse.csgraph import connected_components
+
         from ..data.graph import weld_vertices
 
-        _, self.source_index = weld_vertices(mesh.vertices)
-        num = int(self.source_index.max()) + 1 if len(self.source_index) else 0
-        self.representative = np.zeros(num, dtype=np.int64)
-        self.representative[self.source_index] = np.arange(len(self.source_index))
-        self.faces = self.source_index[mesh.faces] if len(mesh.faces) else np.zeros((0, 3), dtype=np.int64)
+        faces = mesh.faces
+        F = len(faces)
+        _, source = weld_vertices(mesh.vertices)
+        welded = source[faces]  # (F, 3)
+        fn = _unit(_face_normals(mesh.vertices, faces))
+        # Edge k of face f joins corners 3f + k and 3f + (k + 1) % 3; key it by its welded ends.
+        k0 = np.tile(np.arange(3), F)
+        k1 = (k0 + 1) % 3
+        face = np.repeat(np.arange(F), 3)
+        a, b = welded[face, k0], welded[face, k1]
+        swap = a > b
+        lo_corner = np.where(swap, 3 * face + k1, 3 * face + k0)
+        hi_corner = np.where(swap, 3 * face + k0, 3 * face + k1)
+        key_lo, key_hi = np.minimum(a, b), np.maximum(a, b)
+        fa, fb = faces[face, k0], faces[face, k1]
+        file_lo, file_hi = np.minimum(fa, fb), np.maximum(fa, fb)
+        order = np.lexsort((key_hi, key_lo))
+        same = (key_lo[order][1:] == key_lo[order][:-1]) & (key_hi[order][1:] == key_hi[order][:-1])
+        i, j = order[:-1][same], order[1:][same]  # consecutive occurrences of one welded edge
+        file_edge = (file_lo[i] == file_lo[j]) & (file_hi[i] == file_hi[j])
+        gentle = (fn[face[i]] * fn[face[j]]).sum(axis=1) > np.cos(np.radians(crease))
+        join = file_edge | gentle
+        rows = np.concatenate([lo_corner[i][join], hi_corner[i][join]])
+        cols = np.concatenate([lo_corner[j][join], hi_corner[j][join]])
+        graph = sp.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(3 * F, 3 * F))
+        _, self.fan = connected_components(graph, directed=False)  # (3F,) fan of every corner
+        # Each file vertex sums the fans of its corners (usually one).
+        corner_vertex = faces.reshape(-1)
+        fans = int(self.fan.max()) + 1 if F else 1
+        pairs = np.unique(corner_vertex.astype(np.int64) * fans + self.fan)
+        self.pair_vertex, self.pair_fan = pairs // fans, pairs % fans
+        self.corner_face = face
+        self.faces, self.num = faces, len(mesh.vertices)
+        self.rest = np.zeros((self.num, 3), dtype=np.float32)
+        self.rest = self(mesh.vertices)
+        self.rest[~np.any(self.rest != 0, axis=1)] = (0.0, 0.0, 1.0)
 
     def __call__(self, file_vertices: np.ndarray) -> np.ndarray:
-        welded = file_vertices[self.representative]
-        return vertex_normals(welded, self.faces)[self.source_index]
+        fn = _face_normals(file_vertices, self.faces)  # area-weighted
+        fans = int(self.fan.max()) + 1 if len(self.fan) else 0
+        fan_sum = np.stack([np.bincount(self.fan, weights=fn[self.corner_face, d], minlength=fans)
+                            for d in range(3)], axis=1)
+        n = np.stack([np.bincount(self.pair_vertex, weights=fan_sum[self.pair_fan, d], minlength=self.num)
+                      for d in range(3)], axis=1)
+        n = _unit(n).astype(np.float32)
+        missing = ~np.any(n != 0, axis=1)
+        n[missing] = self.rest[missing]
+        return n
 
 
 # ------------------------------------------------------------------- glTF ---
@@ -220,8 +283,8 @@ def _has_normals(geom) -> bool:
 def _scene_bytes(mesh: MeshFile, rest_normals: Optional[np.ndarray]) -> bytes:
     """The input parts as a GLB (trimesh keeps their visuals), one node per part named ``meshflow_part_<i>``.
 
-    A part whose file gave no normals gets ``rest_normals`` (smooth across UV seams)
-    rather than trimesh's per-part normals, which would show a seam.
+    A part whose file gave no normals gets ``rest_normals`` (smooth across UV seams,
+    see :class:`_SurfaceNormals`) rather than trimesh's per-part normals, which would show a seam.
     """
     import trimesh
 
@@ -283,9 +346,9 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
     rest = mesh.vertices.astype(np.float32)
     frame_normals = rest_normals = None
     if normals and len(mesh.faces):
-        welded = _WeldedNormals(mesh)
-        rest_normals = welded(rest)
-        frame_normals = [welded(v[t]) - rest_normals for t in range(T)]
+        surface = _SurfaceNormals(mesh)
+        rest_normals = surface.rest
+        frame_normals = [surface(v[t]) - rest_normals for t in range(T)]
     gltf = pygltflib.GLTF2.load_from_bytes(_scene_bytes(mesh, rest_normals))
     base_blob = gltf.binary_blob() or b""
     blob = _Blob(base_blob)

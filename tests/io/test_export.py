@@ -279,3 +279,33 @@ def test_read_animation_errors(tmp_path):
     (tmp_path / "c.glb").write_bytes(b"glTF garbage")
     with pytest.raises(MeshFileError, match="not a readable glTF file"):
         read_animation(tmp_path / "c.glb")
+
+
+def test_normals_unit_hard_edges_smooth_seams(scene_file, shared, tmp_path):
+    # The cube is split at every face: hard edges, so each corner copy keeps its face's normal.
+    mesh = read_mesh(scene_file)
+    out = save_animation(tmp_path / "scene.glb", mesh, pipeline_like_vertices(mesh, 2))
+    gltf = pygltflib.GLTF2().load(str(out))
+    blob = gltf.binary_blob()
+    box = accessor(gltf, blob, gltf.meshes[0].primitives[0].attributes.NORMAL)
+    np.testing.assert_allclose(np.linalg.norm(box, axis=1), 1, atol=1e-6)
+    assert np.allclose(np.abs(box).max(axis=1), 1, atol=1e-6)  # axis-aligned: face normals of the cube
+
+    # A two-sided sheet (front and back faces on the same positions) keeps unit normals.
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=np.float64)
+    trimesh.Trimesh(v, [[0, 1, 2], [3, 5, 4]], process=False).export(tmp_path / "sheet.ply")
+    sheet = read_mesh(tmp_path / "sheet.ply")
+    out = save_animation(tmp_path / "sheet.glb", sheet, np.stack([sheet.vertices] * 2))
+    gltf = pygltflib.GLTF2().load(str(out))
+    n = accessor(gltf, gltf.binary_blob(), gltf.meshes[0].primitives[0].attributes.NORMAL)
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1, atol=1e-6)
+
+    # Spot is split at UV seams only: both copies of a seam vertex get the same (smooth) normal.
+    spot = read_mesh(shared("data", "static", "spot.obj"))
+    out = save_animation(tmp_path / "spot.glb", spot, np.stack([spot.vertices] * 2))
+    gltf = pygltflib.GLTF2().load(str(out))
+    n = accessor(gltf, gltf.binary_blob(), gltf.meshes[0].primitives[0].attributes.NORMAL)
+    src = spot.graph().source_index.numpy()
+    first = np.zeros(src.max() + 1, dtype=np.int64)
+    first[src[::-1]] = np.arange(len(src))[::-1]
+    np.testing.assert_allclose(n, n[first[src]], atol=1e-6)
