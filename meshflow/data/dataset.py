@@ -318,10 +318,10 @@ class ClipShards:
         v0, v1 = int(s["vertex_offsets"][r]), int(s["vertex_offsets"][r + 1])
         f0, f1 = int(s["face_offsets"][r]), int(s["face_offsets"][r + 1])
         return {
-            "vertices": np.asarray(s["vertices"][v0:v1]).transpose(1, 0, 2),  # stored (N, T, 3)
-            "faces": np.asarray(s["faces"][f0:f1], dtype=np.int64),
+            "vertices": np.array(s["vertices"][v0:v1]).transpose(1, 0, 2),  # stored (N, T, 3); copied
+            "faces": np.array(s["faces"][f0:f1], dtype=np.int64),
             "caption": str(s["caption"][r]),
-            "center": np.asarray(s["center"][r]),
+            "center": np.array(s["center"][r]),
             "scale": float(s["scale"][r]),
             "source": str(s["source"][r]),
         }
