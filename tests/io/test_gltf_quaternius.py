@@ -79,3 +79,27 @@ def test_every_quaternius_file(shared):
     for path in files:
         clips += len(validate_file(path, fps=8.0).clips)
     assert clips == 655
+
+
+def test_static_geometry_of_a_draco_file_for_read_mesh(shared):
+    from meshflow.io.gltf import read_gltf_static
+
+    path = shared("data", "quaternius", "ultimate_space_pack", "Astronaut_RaeTheRedPanda-transformed.glb")
+    parts = read_gltf_static(path)
+    assert [p.name for p in parts] == ["RaeTheRedPanda", "Pistol"]
+    assert all(p.mesh.visual.uv is not None and len(p.mesh.visual.uv) == len(p.mesh.vertices) for p in parts)
+    s = AnimationSampler(path)
+    assert sum(len(p.mesh.vertices) for p in parts) == s.num_vertices
+    assert sum(len(p.mesh.faces) for p in parts) == len(s.faces)
+
+
+def test_static_geometry_agrees_with_trimesh(shared):
+    trimesh = pytest.importorskip("trimesh")
+    from meshflow.io.gltf import read_gltf_static
+
+    path = shared("data", "quaternius", "animals_pack", "Fox.glb")
+    mine = np.concatenate([p.mesh.vertices for p in read_gltf_static(path)])
+    scene = trimesh.load(str(path), process=False, force="scene")
+    theirs = np.concatenate([g.vertices for g in scene.dump()])
+    assert mine.shape == theirs.shape
+    np.testing.assert_allclose(mine, theirs, atol=1e-5)
