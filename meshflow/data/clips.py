@@ -448,10 +448,9 @@ def format_report(report: dict) -> str:
     """The report as a few lines of text for the command line."""
     lines = [f"{report['clips']} clips from {report['files_with_clips']} of {report['files']} files "
              f"in {report['seconds']:.1f} s"]
-    if report["files_failed"]:
-        lines.append("files failed: " + ", ".join(f"{k} {v}" for k, v in sorted(report["files_failed"].items())))
-    if report["skipped"]:
-        lines.append("windows skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(report["skipped"].items())))
+    count = lambda d: ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"  # noqa: E731
+    lines.append(f"files failed: {count(report['files_failed'])}")
+    lines.append(f"windows skipped: {count(report['skipped'])}")
     for ex in report["examples"][:10]:
         lines.append(f"  {ex['source']}: {ex['reason']}" + (f" ({ex['detail']})" if ex.get("detail") else ""))
     return "\n".join(lines)

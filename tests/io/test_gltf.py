@@ -322,3 +322,26 @@ def test_external_buffer_gltf(tmp_path):
     g.save_json(str(tmp_path / "tri.gltf"))
     anim = sample_animation(tmp_path / "tri.gltf", fps=2.0, frames=3)
     np.testing.assert_allclose(anim.vertices[:, 0, 0], [1.0, 1.5, 2.0], atol=1e-6)
+
+
+def test_several_primitives_and_instanced_meshes(tmp_path):
+    b = Builder()
+    tri = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32)
+    quad = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
+    b.g.meshes.append(Mesh(primitives=[
+        Primitive(attributes=Attributes(POSITION=b.add(tri))),
+        Primitive(attributes=Attributes(POSITION=b.add(quad)), indices=b.add(np.array([[0], [1], [2], [3]]), USHORT),
+                  mode=6),  # a fan
+    ]))
+    b.node(name="A", mesh=0)
+    parent = b.node(name="Parent", translation=[10.0, 0.0, 0.0], children=[2])
+    b.node(root=False, name="B", mesh=0, translation=[0.0, 5.0, 0.0])
+    b.animate("Move", [(parent, "translation", [0.0, 1.0], np.array([[10, 0, 0], [20, 0, 0]], np.float32),
+                        "LINEAR")])
+    anim = sample_animation(b.save(tmp_path / "multi.glb"), fps=1.0)
+    assert anim.vertices.shape == (2, 14, 3)
+    np.testing.assert_array_equal(anim.faces, [[0, 1, 2], [4, 5, 3], [5, 6, 3],
+                                               [7, 8, 9], [11, 12, 10], [12, 13, 10]])
+    np.testing.assert_allclose(anim.vertices[:, :3], np.stack([tri, tri]))  # node A does not move
+    np.testing.assert_allclose(anim.vertices[0, 7:10], tri + [10, 5, 0])  # B under its parent
+    np.testing.assert_allclose(anim.vertices[1, 10:], quad + [20, 5, 0])
