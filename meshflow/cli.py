@@ -211,7 +211,42 @@ def _run_data_build(args) -> int:
     return 0
 
 # ------------------------------------------------------------------ train ---
-# (training issue: `meshflow train vae|flow|cache-latents`)
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the DyMeshVAE or the flow (Accelerate; also under accelerate launch/torchrun)")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    from .train import add_train_arguments
+
+    for kind, what in (("vae", "the DyMeshVAE"), ("flow", "the text-to-trajectory MMDiT over a trained VAE")):
+        k = kinds.add_parser(kind, help=f"train {what}", description=f"Train {what}. Configs: configs/{kind}/*.yaml")
+        add_train_arguments(k)
+        k.set_defaults(func=_run_train)
+    c = kinds.add_parser("cache-latents", help="encode clips once with a trained VAE for flow training")
+    c.add_argument("--vae", required=True, metavar="DIR", help="model directory with the VAE")
+    c.add_argument("--data", required=True, metavar="ROOT", help="clip folder or folder of npz animations")
+    c.add_argument("-o", "--output", required=True, metavar="DIR", help="cache folder (use as data.root or latent_cache)")
+    c.add_argument("--tokens", type=int, default=512, help="K latent tokens per clip (default: 512)")
+    c.add_argument("--frames", type=int, default=16)
+    c.add_argument("--batch-size", type=int, default=8)
+    c.add_argument("--device", default="cpu")
+    c.set_defaults(func=_run_cache_latents)
+
+
+def _run_train(args) -> int:
+    from .train import run
+
+    out = run(args.kind, args)
+    if out.get("export"):
+        print(f"model directory: {out['export']}")
+    return 0
+
+
+def _run_cache_latents(args) -> int:
+    from .train.data import cache_latents
+
+    out = cache_latents(args.vae, args.data, args.output, num_tokens=args.tokens, frames=args.frames,
+                        batch_size=args.batch_size, device=args.device)
+    print(f"latent cache: {out}")
+    return 0
 
 # ---------------------------------------------------------------- animate ---
 def _add_animate(sub) -> None:

@@ -1,0 +1,160 @@
+"""Data for the trainers: datasets, a held-out split by source, loaders, a latent cache.
+
+``data.root`` is a clip folder written by ``meshflow data build`` (it has a
+``manifest.json``), a folder of animation files (``.npz`` / DyMesh ``.bin``), or
+a latent cache written by ``meshflow train cache-latents`` (it has a
+``latents.json``; flow training only).
+
+The validation split holds out whole *sources* (an animated file yields many
+windows; none of a held-out file's windows are trained on), chosen by a stable
+hash of the source name, so the split does not change when data is added.
+"""
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+from torch_geometric.data import Data
+
+from ..errors import MeshflowError
+from .config import DataConfig, LoopConfig
+
+LATENT_INDEX = "latents.json"
+
+
+def _augmentations():
+    from torch_geometric.transforms import Compose
+
+    from ..data.dataset import RandomRotateUp, RandomScale, ShuffleVertices
+
+    return Compose([RandomRotateUp(), RandomScale(), ShuffleVertices()])
+
+
+def open_dataset(cfg: DataConfig, augment: bool):
+    """The dataset under ``cfg.root`` and the source name of each of its samples."""
+    from ..data.dataset import AnimationFileDataset, ClipDataset
+
+    root = Path(cfg.root)
+    if not root.exists():
+        raise MeshflowError(f"{root}: data.root not found (a clip folder from `meshflow data build`, "
+                            "a folder of .npz animations, or a latent cache)")
+    transform = _augmentations() if augment else None
+    if (root / LATENT_INDEX).is_file():
+        ds = LatentDataset(root)
+        return ds, ds.sources
+    if (root / "manifest.json").is_file():
+        ds = ClipDataset(root, transform=transform, max_vertices=cfg.max_vertices, over_limit="skip")
+        if ds.frames != cfg.frames:
+            raise MeshflowError(f"{root}: clips have {ds.frames} frames, data.frames is {cfg.frames}")
+        sources = [ds.shards.index[i].get("source", str(i)) for i in ds.indices]
+        return ds, sources
+    ds = AnimationFileDataset(root, frames=cfg.frames, window="random" if augment else "start",
+                              transform=transform, max_vertices=cfg.max_vertices, over_limit="simplify")
+    if len(ds) == 0:
+        raise MeshflowError(f"{root}: no clips found (expected manifest.json, latents.json or .npz/.bin files)")
+    return ds, [str(p) for p in ds.files]
+
+
+def split_by_source(sources: Sequence[str], val_fraction: float, max_val: int) -> Tuple[List[int], List[int]]:
+    """Indices ``(train, val)``: a source goes to validation when its CRC32 falls in the first
+    ``val_fraction`` of the hash range; at least one source is held out when there are two or more."""
+    if val_fraction <= 0:
+        return list(range(len(sources))), []
+    names = sorted(set(sources))
+    held = {s for s in names if zlib.crc32(s.encode()) / 2 ** 32 < val_fraction}
+    if not held and len(names) > 1:
+        held = {min(names, key=lambda s: zlib.crc32(s.encode()))}
+    if len(held) == len(names):  # never hold out everything
+        held.discard(max(names, key=lambda s: zlib.crc32(s.encode())))
+    train = [i for i, s in enumerate(sources) if s not in held]
+    val = [i for i, s in enumerate(sources) if s in held][:max_val]
+    return train, val
+
+
+def make_dataloaders(cfg: DataConfig, loop: LoopConfig, seed: int = 0, latent_cache: Optional[str] = None):
+    """``(train_loader, val_loader or None)`` over PyG batches (no padding)."""
+    from torch_geometric.loader import DataLoader
+
+    if latent_cache:
+        cfg = DataConfig(**{**cfg.__dict__, "root": latent_cache})
+    train_ds, sources = open_dataset(cfg, augment=cfg.augment)
+    train_idx, val_idx = split_by_source(sources, cfg.val_fraction, cfg.max_val_clips)
+    if not train_idx:
+        raise MeshflowError(f"{cfg.root}: no training clips left after the validation split")
+    val_loader = None
+    if val_idx:
+        val_ds, _ = open_dataset(cfg, augment=False)
+        val_loader = DataLoader(Subset(val_ds, val_idx), batch_size=loop.batch_size, shuffle=False)
+    train_loader = DataLoader(Subset(train_ds, train_idx), batch_size=loop.batch_size, shuffle=True,
+                              num_workers=cfg.num_workers, drop_last=len(train_idx) >= 2 * loop.batch_size,
+                              persistent_workers=cfg.num_workers > 0)
+    return train_loader, val_loader
+
+
+# ------------------------------------------------------------ latent cache ---
+class LatentDataset(Dataset):
+    """Clips already encoded by a VAE: each item is ``Data(latents=(1, K, 2L), caption=str)``.
+
+    The cache stores the shape latents and the trajectory posterior (mean, log-variance)
+    of every clip; every access draws a fresh posterior sample, as encoding on the fly would.
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+        meta = json.loads((self.root / LATENT_INDEX).read_text())
+        arrays = np.load(self.root / meta["file"])
+        self.x0 = torch.from_numpy(arrays["shape"])  # (M, K, L)
+        self.mean = torch.from_numpy(arrays["traj_mean"])  # (M, K, L)
+        self.std = torch.from_numpy(arrays["traj_logvar"]).clamp(-30, 20).mul(0.5).exp()  # (M, K, L)
+        self.captions: List[str] = meta["captions"]
+        self.sources: List[str] = meta["sources"]
+        self.vae = meta.get("vae")
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def __getitem__(self, i: int) -> Data:
+        zt = self.mean[i] + self.std[i] * torch.randn_like(self.std[i])
+        return Data(latents=torch.cat([self.x0[i], zt], dim=-1).unsqueeze(0), caption=self.captions[i], num_nodes=1)
+
+
+@torch.no_grad()
+def cache_latents(vae_dir, data_root, out_dir, num_tokens: int = 512, frames: int = 16,
+                  max_vertices: int = 20_000, batch_size: int = 8, device: str = "cpu", progress: bool = True) -> Path:
+    """Encodes every clip under ``data_root`` with the VAE of ``vae_dir`` into ``out_dir``
+    (one npz with ``shape``, ``traj_mean``, ``traj_logvar`` of shape (M, K, L) and ``latents.json``)."""
+    from torch_geometric.loader import DataLoader
+    from tqdm.auto import tqdm
+
+    from ..models.dymesh_vae import load_vae
+
+    vae = load_vae(vae_dir, device=device)
+    cfg = DataConfig(root=str(data_root), frames=frames, max_vertices=max_vertices, augment=False, val_fraction=0)
+    ds, sources = open_dataset(cfg, augment=False)
+    if isinstance(ds, LatentDataset):
+        raise MeshflowError(f"{data_root}: is already a latent cache")
+    L = vae.config.latent_dim
+    shape, mean, logvar, captions = [], [], [], []
+    for batch in tqdm(DataLoader(ds, batch_size=batch_size), desc="encode clips", disable=not progress):
+        batch = batch.to(device)
+        z, post = vae.encode(batch, num_tokens=num_tokens, sample_posterior=False)
+        shape.append(z[..., :L].cpu())
+        mean.append(post.mean.cpu())
+        logvar.append(post.logvar.cpu())
+        captions += list(batch.caption)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "latents.tmp.npz"
+    np.savez(tmp, shape=torch.cat(shape).numpy(), traj_mean=torch.cat(mean).numpy(),
+             traj_logvar=torch.cat(logvar).numpy())
+    tmp.replace(out / "latents.npz")
+    (out / LATENT_INDEX).write_text(json.dumps({
+        "file": "latents.npz", "vae": str(vae_dir), "num_tokens": num_tokens, "latent_dim": L,
+        "captions": captions, "sources": list(sources)}, indent=1))
+    return out
