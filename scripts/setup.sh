@@ -21,6 +21,19 @@ CACHE="${MESHFLOW_WHEEL_CACHE:-$HOME/.cache/meshflow/wheels}/torch-$TORCH_VERSIO
 
 log() { printf '\n[meshflow setup] %s\n' "$*"; }
 
+# System libraries for headless previews (OpenGL through EGL on Mesa's CPU renderer).
+APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]} (Debian packages for headless previews)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    log "warning: ${missing[*]} missing; 'meshflow preview' needs them (sudo apt-get install ${missing[*]})"
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment $VENV with $("$PYTHON" --version)"
   "$PYTHON" -m venv "$VENV"

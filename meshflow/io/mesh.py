@@ -171,7 +171,7 @@ def read_mesh(path) -> MeshFile:
             geom = scene.geometry[geom_name]
             if not isinstance(geom, (trimesh.Trimesh, trimesh.PointCloud)):
                 continue  # lines and paths carry no surface
-            geom = geom.copy()
+            geom = geom.copy(include_cache=True)  # keeps the file's normals
             if not np.allclose(transform, np.eye(4)):
                 geom.apply_transform(transform)
             name = node if len(scene.graph.nodes_geometry) > 1 else path.stem
