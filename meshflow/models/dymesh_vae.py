@@ -347,9 +347,14 @@ class DyMeshVAE(nn.Module):
             r0, rT = ff(h0, hT)
             h0, hT = h0 + r0, hT + rT
 
-        y = self.vertex_attn(self.query_proj(e0), h0, hT, ptr)  # (N, 2C)
-        offsets = self.to_offsets(y).view(N, self.T, 3)  # (N, T, 3)
-        return pos.unsqueeze(1) + offsets
+        folded = self.vertex_attn.fold(h0, hT)  # tokens projected once, then vertices in row blocks
+        out = pos.new_empty(N, self.T, 3)
+        step = self.config.chunk_size or N
+        for a in range(0, N, step):
+            b = min(a + step, N)
+            y = self.vertex_attn.attend(self.query_proj(e0[a:b]), folded, (ptr - a).clamp(0, b - a))  # (n, 2C)
+            out[a:b] = pos[a:b].unsqueeze(1) + self.to_offsets(y).view(b - a, self.T, 3)  # V0 + offsets
+        return out  # (N, T, 3)
 
     # ---------------------------------------------------------------- training ---
     def forward(self, data, num_tokens: Optional[int] = None, token_index: Optional[Tensor] = None,

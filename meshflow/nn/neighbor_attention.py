@@ -1,6 +1,7 @@
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import LayerNorm, Linear
 from torch.nn.init import zeros_
@@ -29,11 +30,14 @@ class NeighborAttention(MessagePassing):
     :math:`\mathbf{r}_i = \mathbf{0}`.
 
     The products :math:`\mathbf{W}_q^\top \mathbf{W}_k` and
-    :math:`\mathbf{W}_o \mathbf{W}_v` are formed once per call, so per vertex
-    only one :math:`C`-wide query is projected and every edge carries
-    :math:`C`-wide keys and values instead of :math:`D`-wide ones. Memory and
-    time are :math:`O(E)`; with :obj:`chunk_size` the edges are processed in
-    blocks of target vertices, which bounds the per-edge buffers.
+    :math:`\mathbf{W}_o \mathbf{W}_v` (with the layer norms' scales) are
+    formed once per call, so per vertex only one :math:`C`-wide query is
+    projected, and every edge reads one :math:`C`-wide normalised neighbour
+    feature that serves as key and value (the norms' shifts drop out of the
+    softmax or become a constant). Memory and time are :math:`O(E)`; with
+    :obj:`chunk_size` the edges are processed in blocks of target vertices,
+    which bounds the per-edge and per-vertex buffers. (``norm_k.bias`` gets no
+    gradient: mathematically it has none.)
 
     Args:
         channels (int): Size :math:`C` of each vertex feature.
@@ -83,46 +87,44 @@ class NeighborAttention(MessagePassing):
         N, C = x.shape
         H, D = self.heads, self.head_channels
         w_q = self.lin_q.weight.view(H, D, C)
-        w_k = self.lin_k.weight.view(H, D, C)
-        w_v = self.lin_v.weight.view(H, D, C)
+        w_k = self.lin_k.weight.view(H, D, C) * self.norm_k.weight  # LN_k's scale folded in
+        w_v = self.lin_v.weight.view(H, D, C) * self.norm_v.weight  # LN_v's scale folded in
         w_o = self.lin_out.weight.view(C, H, D)
         qk = torch.einsum("hdc,hde->hce", w_q, w_k) * D ** -0.5  # (H, C, C)
-        ov = torch.einsum("ohd,hdc->hoc", w_o, w_v)  # (H, C, C)
+        ov = torch.einsum("ohd,hde->hoe", w_o, w_v)  # (H, C, C)
+        # LN_k's shift adds the same logit to every edge of a vertex (softmax ignores it); LN_v's shift
+        # adds a constant once the weights sum to one. So keys and values are one normalised tensor.
+        bias = torch.einsum("ohd,hdc,c->o", w_o, self.lin_v.weight.view(H, D, C), self.norm_v.bias) \
+            + self.lin_out.bias  # (C,)
+        if self.norm_v.eps != self.norm_k.eps:
+            raise ValueError(f"Expected norm_k and norm_v to share eps (got {self.norm_k.eps}, {self.norm_v.eps})")
+        unit = F.layer_norm(x, (C,), eps=self.norm_k.eps)  # (N, C), no affine
 
-        query = torch.einsum("nc,hce->nhe", self.norm_q(x), qk)  # (N, H, C)
-        key = self.norm_k(x)  # (N, C)
-        value = self.norm_v(x)  # (N, C)
-
-        if self.chunk_size is None or N <= self.chunk_size:
-            agg = self.propagate(edge_index, query=query, key=key, value=value, size=(N, N))  # (N, H, C)
-        else:
-            agg = self._propagate_chunked(edge_index, query, key, value)
-
-        out = torch.einsum("nhc,hoc->no", agg, ov) + self.lin_out.bias  # (N, C)
+        out = x.new_empty(N, C)
+        step = N if self.chunk_size is None else max(1, self.chunk_size)
+        if step >= N:
+            blocks = [(0, N, edge_index)]
+        else:  # edges grouped by target vertex, cut into blocks of `step` targets
+            dst, order = torch.sort(edge_index[1], stable=True)
+            src = edge_index[0, order]
+            starts = list(range(0, N, step))
+            bounds = torch.searchsorted(dst, dst.new_tensor(starts + [N])).tolist()
+            blocks = [(a, min(a + step, N), torch.stack([src[bounds[c]:bounds[c + 1]],
+                                                         dst[bounds[c]:bounds[c + 1]] - a]))
+                      for c, a in enumerate(starts)]
+        for a, b, sub in blocks:
+            query = torch.einsum("nc,hce->nhe", self.norm_q(x[a:b]), qk)  # (n, H, C)
+            agg = self.propagate(sub, query=query, key=unit, size=(N, b - a))  # (n, H, C)
+            out[a:b] = torch.einsum("nhc,hoc->no", agg, ov) + bias
         has_neighbor = torch.bincount(edge_index[1], minlength=N) > 0
         return out * has_neighbor.unsqueeze(-1).to(out.dtype)
 
-    def _propagate_chunked(self, edge_index: Tensor, query: Tensor, key: Tensor, value: Tensor) -> Tensor:
-        N = query.size(0)
-        dst, order = torch.sort(edge_index[1], stable=True)
-        src = edge_index[0, order]
-        starts = torch.arange(0, N, self.chunk_size, device=dst.device)
-        bounds = torch.searchsorted(dst, torch.cat([starts, starts.new_tensor([N])])).tolist()
-        agg = query.new_zeros(N, self.heads, key.size(-1))
-        for c, a in enumerate(starts.tolist()):
-            b = min(a + self.chunk_size, N)
-            e0, e1 = bounds[c], bounds[c + 1]
-            if e0 == e1:
-                continue
-            sub = torch.stack([src[e0:e1], dst[e0:e1] - a])
-            agg[a:b] = self.propagate(sub, query=query[a:b], key=key, value=value, size=(N, b - a))
-        return agg
-
-    def message(self, query_i: Tensor, key_j: Tensor, value_j: Tensor, index: Tensor,
-                ptr: Optional[Tensor], size_i: Optional[int]) -> Tensor:
-        alpha = (query_i * key_j.unsqueeze(1)).sum(dim=-1)  # (E, H)
+    def message(self, query_i: Tensor, key_j: Tensor, index: Tensor, ptr: Optional[Tensor],
+                size_i: Optional[int]) -> Tensor:
+        key_j = key_j.unsqueeze(1)  # (E, 1, C): normalised neighbour features, keys and values at once
+        alpha = (query_i * key_j).sum(dim=-1)  # (E, H)
         alpha = softmax(alpha, index, ptr, size_i)
-        return alpha.unsqueeze(-1) * value_j.unsqueeze(1)  # (E, H, C)
+        return alpha.unsqueeze(-1) * key_j  # (E, H, C)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, heads={self.heads})"

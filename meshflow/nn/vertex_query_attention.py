@@ -1,4 +1,4 @@
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -76,26 +76,39 @@ class VertexQueryAttention(Module):
         zeros_(self.lin_out.bias)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, ptr: Tensor) -> Tensor:
+        return self.attend(query, self.fold(key, value), ptr)
+
+    def fold(self, key: Tensor, value: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Projected tokens with :math:`\mathbf{W}_q` folded into the keys and
+        :math:`\mathbf{W}_o` into the values, both :math:`(B, H, K, C_q)`; computed once
+        and reused by :meth:`attend` for any number of vertex blocks."""
         B, K, _ = key.shape
         H, D, Cq = self.heads, self.head_channels, self.query_channels
-        if ptr.numel() != B + 1:
-            raise ValueError(f"Expected 'ptr' to have {B + 1} entries for {B} token sets (got {ptr.numel()})")
-        if int(ptr[-1]) != query.size(0):
-            raise ValueError(f"Expected {int(ptr[-1])} vertex queries from 'ptr' (got {query.size(0)})")
         k = self.lin_k(self.norm_k(key)).view(B, K, H, D)
         v = self.lin_v(self.norm_v(value)).view(B, K, H, D)
         w_q = self.lin_q.weight.view(H, D, Cq)
         w_o = self.lin_out.weight.view(Cq, H, D)
         k = torch.einsum("bkhd,hdc->bhkc", k, w_q) * D ** -0.5  # (B, H, K, Cq)
         v = torch.einsum("bkhd,chd->bhkc", v, w_o)  # (B, H, K, Cq)
+        return k, v
 
-        out = query.new_empty(query.size(0), Cq)
+    def attend(self, query: Tensor, folded: Tuple[Tensor, Tensor], ptr: Tensor) -> Tensor:
+        r"""Vertex queries :math:`(n, C_q)` against :meth:`fold`-ed tokens; rows
+        ``ptr[b]:ptr[b+1]`` of ``query`` belong to mesh :math:`b` (a block of a larger
+        batch may pass ``(ptr - start).clamp(0, n)``)."""
+        k, v = folded
+        B = k.size(0)
+        if ptr.numel() != B + 1:
+            raise ValueError(f"Expected 'ptr' to have {B + 1} entries for {B} token sets (got {ptr.numel()})")
+        if int(ptr[-1]) != query.size(0):
+            raise ValueError(f"Expected {int(ptr[-1])} vertex queries from 'ptr' (got {query.size(0)})")
+        out = query.new_empty(query.size(0), self.query_channels)
         fused = query.is_cuda
         for b, (start, end) in enumerate(zip(ptr[:-1].tolist(), ptr[1:].tolist())):
             step = end - start if (fused or self.chunk_size is None) else self.chunk_size
             for a in range(start, end, max(step, 1)):
                 e = min(a + step, end)
-                q = self.norm_q(query[a:e]).unsqueeze(0).expand(H, -1, -1)  # (H, n, Cq)
+                q = self.norm_q(query[a:e]).unsqueeze(0).expand(self.heads, -1, -1)  # (H, n, Cq)
                 out[a:e] = attention(q, k[b], v[b]).sum(dim=0)  # (n, Cq)
         return out + self.lin_out.bias
 

@@ -101,7 +101,8 @@ def test_gradients_flow():
     layer.chunk_size = 5
     layer(x, edge_index).square().sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
-    assert all(p.grad is not None for p in layer.parameters())
+    # LN_k's shift adds the same logit to all edges of a vertex: its gradient is exactly zero
+    assert all(p.grad is not None for name, p in layer.named_parameters() if name != "norm_k.bias")
 
 
 def test_rejects_bad_edge_index():
