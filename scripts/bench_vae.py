@@ -164,6 +164,8 @@ def peak_rss_bytes() -> int:
 
 
 def run_worker(args) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
     model = paper_model(args.chunk_size).to(device)
@@ -214,13 +216,14 @@ def run_check(args) -> float:
 
 def spawn(args, impl: str, n: int, check: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--impl", impl, "--n", str(n), "--device", args.device,
-           "--mesh", args.mesh, "--tokens", str(args.tokens), "--chunk-size", str(args.chunk_size)]
+           "--mesh", args.mesh, "--tokens", str(args.tokens), "--chunk-size", str(args.chunk_size),
+           "--threads", str(args.threads)]
     if check:
         cmd.append("--check")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return {"impl": impl, "n": n, "error": tail}
+        return {"impl": impl, "n": n, "error": f"failed ({tail[:60]})"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -235,6 +238,7 @@ def main(argv=None):
     p.add_argument("--mesh", choices=["torus", "spot"], default="torus")
     p.add_argument("--tokens", type=int, default=512)
     p.add_argument("--chunk-size", type=int, default=PAPER.chunk_size)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads per run (0: torch's default)")
     p.add_argument("--reference-limit-gb", type=float, default=6.0,
                    help="run the dense reference only where its estimated peak stays below this")
     p.add_argument("--no-reference", action="store_true")
@@ -253,7 +257,8 @@ def main(argv=None):
     cuda = args.device.startswith("cuda")
     mem_key = "peak_cuda" if cuda else "peak_rss"
     print(f"# DyMeshVAE encode+decode, paper-size config, K={args.tokens}, float32, {args.mesh} meshes, "
-          f"device={args.device}, torch threads={torch.get_num_threads()}, chunk_size={args.chunk_size}")
+          f"device={args.device}, torch threads={args.threads or torch.get_num_threads()}, "
+          f"chunk_size={args.chunk_size}")
     if not args.no_reference:
         check = spawn(args, "meshflow", min(args.sizes), check=True)
         print(f"# reference check at N={min(args.sizes)}: max |meshflow - dense| = "

@@ -52,7 +52,7 @@ class DyMeshVAEConfig:
     n_layers: int = 1  # neighbour-attention layers on the point embedding
     # meshflow only
     max_tokens: int = 8192  # cap on the inference default K = max(num_traj, N // 8) for huge meshes
-    chunk_size: int = 8192  # vertex rows per block in vertex-sized work on CPU (bounds peak memory)
+    chunk_size: Optional[int] = 8192  # vertex rows per block in vertex-sized work (bounds peak memory)
 
     def __post_init__(self):
         if self.output_dim != 3 * self.T:
@@ -121,7 +121,7 @@ class DyMeshVAE(nn.Module):
 
     def __init__(self, enc_depth: int = 8, dec_depth: int = 8, dim: int = 256, output_dim: int = 48,
                  latent_dim: int = 32, heads: int = 8, dim_head: int = 64, T: int = 16, num_traj: int = 512,
-                 n_layers: int = 1, max_tokens: int = 8192, chunk_size: int = 8192):
+                 n_layers: int = 1, max_tokens: int = 8192, chunk_size: Optional[int] = 8192):
         super().__init__()
         self.config = DyMeshVAEConfig(
             enc_depth=enc_depth, dec_depth=dec_depth, dim=dim, output_dim=output_dim, latent_dim=latent_dim,
@@ -613,6 +613,6 @@ def reconstruct(model: DyMeshVAE, vertices, faces, num_tokens: Optional[int] = N
     model.eval()
     with torch.no_grad():
         out = model(data.to(device), num_tokens=K, sample_posterior=False)
-    recon = out.recon.float().cpu()[data.source_index].permute(1, 0, 2).numpy()  # (T, N_file, 3) normalised
+    recon = out.recon.float().cpu()[data.source_index.cpu()].permute(1, 0, 2).numpy()  # (T, N_file, 3), normalised
     error = float(np.linalg.norm(recon - normalised, axis=-1).mean())
     return recon * scale + center, error, K

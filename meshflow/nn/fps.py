@@ -79,6 +79,15 @@ def fps_fast(x: Tensor, num_samples: int, block_rows: int = 8192) -> Tensor:
         indices :math:`(K,)`, starting with 0.
     """
     x = x.detach().contiguous()
+    if x.device.type == "cpu" and torch.get_num_threads() > 1:
+        # memory-bound and a few hundred small ops per step: one thread is as fast as several,
+        # and far faster when the cores are shared (no spinning on a descheduled worker)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fps_fast(x, num_samples, block_rows)
+        finally:
+            torch.set_num_threads(previous)
     N, C = x.shape
     dist = torch.empty(N, dtype=x.dtype, device=x.device)
     for a in range(0, N, block_rows):
