@@ -127,7 +127,8 @@ def _has_torch_cluster_kernel(x: Tensor) -> bool:
     except ImportError:
         return False
     if x.is_cuda:
-        return bool(getattr(torch_cluster, "cuda_version", lambda: -1)() != -1)
+        version = getattr(torch_cluster, "cuda_version", -1)  # an int (-1: built without CUDA)
+        return (version() if callable(version) else version) != -1
     return x.device.type == "cpu"
 
 

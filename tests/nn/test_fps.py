@@ -58,9 +58,15 @@ def test_batched_meshes_same_k(backend):
             assert torch.equal(index[b] - start, local[torch.arange(12) % n])
 
 
-def test_auto_on_cpu_uses_the_fast_loop():
+def test_auto_on_cpu_uses_the_fast_loop(monkeypatch):
     x = torch.randn(10, 3)
     assert _has_torch_cluster_kernel(x) in (True, False)
+    torch_cluster = _torch_cluster_or_skip()
+    gpu_like = type("FakeCuda", (), {"is_cuda": True, "device": torch.device("cpu")})()
+    monkeypatch.setattr(torch_cluster, "cuda_version", -1)  # a CPU-only build
+    assert _has_torch_cluster_kernel(gpu_like) is False
+    monkeypatch.setattr(torch_cluster, "cuda_version", 12010)
+    assert _has_torch_cluster_kernel(gpu_like) is True
     assert torch.equal(farthest_point_sampling(x, torch.tensor([0, 10]), 4)[0], fps_reference(x, 4))
 
 
