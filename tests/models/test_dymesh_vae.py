@@ -252,6 +252,12 @@ def test_input_errors():
         model.encode(data, token_index=torch.tensor([[0, 9]]))
     with pytest.raises(ValueError, match=r"Expected 'token_index' to have shape \(B, K\) with B = 1"):
         model.encode(data, token_index=torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"Expected a mesh with at least one vertex \(got N = 0\)"):
+        model.encode(Data(pos=torch.zeros(0, 3)))
+    with pytest.raises(ValueError, match=r"Expected 'batch' to be sorted"):
+        model.embed_vertices(Data(pos=torch.zeros(3, 3), batch=torch.tensor([1, 0, 1])))
+    with pytest.raises(ValueError, match=r"Expected every mesh to have at least one vertex \(got sizes \[3, 0\]\)"):
+        model.embed_vertices(Data(pos=torch.zeros(3, 3), ptr=torch.tensor([0, 3, 3])))
     with pytest.raises(ValueError, match=r"Expected 'latents' to have shape \(B, K, 2L\) with B = 1, 2L = 8 "
                                          r"\(got \(1, 5, 6\)\)"):
         model.decode(torch.zeros(1, 5, 6), data)
@@ -301,6 +307,17 @@ def test_save_and_load_model_directory(tmp_path):
         assert torch.equal(loaded.state_dict()[k], v)
     cfg = json.loads((tmp_path / "vae_dir" / "config.json").read_text())
     assert cfg["components"]["vae"]["max_tokens"] == 8192 and cfg["note"] == "tiny"
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(tmp_path / "vae_dir" / "vae.safetensors"))
+    save_file({k: v for k, v in weights.items() if k != "to_offsets.bias"}, str(tmp_path / "vae_dir" / "vae.safetensors"))
+    with pytest.raises(CheckpointError, match=r"weights do not match the config \(missing: to_offsets\.bias; "
+                                              r"unexpected: none\)"):
+        load_vae(tmp_path / "vae_dir")
+    weights["to_offsets.bias"] = torch.zeros(5)
+    save_file(weights, str(tmp_path / "vae_dir" / "vae.safetensors"))
+    with pytest.raises(CheckpointError, match=r"weights do not match the config \(.*to_offsets\.bias"):
+        load_vae(tmp_path / "vae_dir")
     cfg["components"]["vae"]["depth"] = 2
     (tmp_path / "vae_dir" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match=r"unknown DyMeshVAE config key\(s\) depth"):
