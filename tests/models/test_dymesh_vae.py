@@ -310,12 +310,13 @@ def test_save_and_load_model_directory(tmp_path):
     from safetensors.torch import load_file, save_file
 
     weights = load_file(str(tmp_path / "vae_dir" / "vae.safetensors"))
-    save_file({k: v for k, v in weights.items() if k != "to_offsets.bias"}, str(tmp_path / "vae_dir" / "vae.safetensors"))
+    path = str(tmp_path / "vae_dir" / "vae.safetensors")
+    save_file({k: v for k, v in weights.items() if k != "to_offsets.bias"}, path)
     with pytest.raises(CheckpointError, match=r"weights do not match the config \(missing: to_offsets\.bias; "
                                               r"unexpected: none\)"):
         load_vae(tmp_path / "vae_dir")
     weights["to_offsets.bias"] = torch.zeros(5)
-    save_file(weights, str(tmp_path / "vae_dir" / "vae.safetensors"))
+    save_file(weights, path)
     with pytest.raises(CheckpointError, match=r"weights do not match the config \(.*to_offsets\.bias"):
         load_vae(tmp_path / "vae_dir")
     cfg["components"]["vae"]["depth"] = 2
