@@ -36,8 +36,7 @@ class NeighborAttention(MessagePassing):
     feature that serves as key and value (the norms' shifts drop out of the
     softmax or become a constant). Memory and time are :math:`O(E)`; with
     :obj:`chunk_size` the edges are processed in blocks of target vertices,
-    which bounds the per-edge and per-vertex buffers. (``norm_k.bias`` gets no
-    gradient: mathematically it has none.)
+    which bounds the per-edge and per-vertex buffers.
 
     Args:
         channels (int): Size :math:`C` of each vertex feature.
@@ -91,9 +90,11 @@ class NeighborAttention(MessagePassing):
         w_v = self.lin_v.weight.view(H, D, C) * self.norm_v.weight  # LN_v's scale folded in
         w_o = self.lin_out.weight.view(C, H, D)
         qk = torch.einsum("hdc,hde->hce", w_q, w_k) * D ** -0.5  # (H, C, C)
+        qb = torch.einsum("hdc,hde,e->hc", w_q, self.lin_k.weight.view(H, D, C), self.norm_k.bias) * D ** -0.5
         ov = torch.einsum("ohd,hde->hoe", w_o, w_v)  # (H, C, C)
-        # LN_k's shift adds the same logit to every edge of a vertex (softmax ignores it); LN_v's shift
-        # adds a constant once the weights sum to one. So keys and values are one normalised tensor.
+        # LN_k's shift adds the same logit to every edge of a vertex (added per vertex, it keeps its exact
+        # zero gradient); LN_v's shift adds a constant once the weights sum to one. So keys and values
+        # are one normalised tensor.
         bias = torch.einsum("ohd,hdc,c->o", w_o, self.lin_v.weight.view(H, D, C), self.norm_v.bias) \
             + self.lin_out.bias  # (C,)
         if self.norm_v.eps != self.norm_k.eps:
@@ -113,16 +114,18 @@ class NeighborAttention(MessagePassing):
                                                          dst[bounds[c]:bounds[c + 1]] - a]))
                       for c, a in enumerate(starts)]
         for a, b, sub in blocks:
-            query = torch.einsum("nc,hce->nhe", self.norm_q(x[a:b]), qk)  # (n, H, C)
-            agg = self.propagate(sub, query=query, key=unit, size=(N, b - a))  # (n, H, C)
+            x_q = self.norm_q(x[a:b])
+            query = torch.einsum("nc,hce->nhe", x_q, qk)  # (n, H, C)
+            shift = torch.einsum("nc,hc->nh", x_q, qb)  # LN_k's shift: the same logit on every edge
+            agg = self.propagate(sub, query=query, key=unit, shift=shift, size=(N, b - a))  # (n, H, C)
             out[a:b] = torch.einsum("nhc,hoc->no", agg, ov) + bias
         has_neighbor = torch.bincount(edge_index[1], minlength=N) > 0
         return out * has_neighbor.unsqueeze(-1).to(out.dtype)
 
-    def message(self, query_i: Tensor, key_j: Tensor, index: Tensor, ptr: Optional[Tensor],
+    def message(self, query_i: Tensor, key_j: Tensor, shift_i: Tensor, index: Tensor, ptr: Optional[Tensor],
                 size_i: Optional[int]) -> Tensor:
         key_j = key_j.unsqueeze(1)  # (E, 1, C): normalised neighbour features, keys and values at once
-        alpha = (query_i * key_j).sum(dim=-1)  # (E, H)
+        alpha = (query_i * key_j).sum(dim=-1) + shift_i  # (E, H)
         alpha = softmax(alpha, index, ptr, size_i)
         return alpha.unsqueeze(-1) * key_j  # (E, H, C)
 

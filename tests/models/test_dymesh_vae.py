@@ -232,8 +232,7 @@ def test_loss_and_backward():
     torch.testing.assert_close(parts["recon"], (out.recon - target).norm(dim=-1).mean().detach())
     torch.testing.assert_close(loss, (out.recon - target).norm(dim=-1).mean() + 1e-3 * out.kl.mean())
     loss.backward()
-    no_grad = [name for name, p in model.named_parameters() if p.grad is None]
-    assert no_grad == ["neighbor_layers.0.norm_k.bias"]  # a shift of every logit of a vertex: zero gradient
+    assert all(p.grad is not None for p in model.parameters())  # DistributedDataParallel needs every one
     mse, _ = model.loss(out, batch, beta=0.0, recon_loss="mse")
     torch.testing.assert_close(mse, ((out.recon - target) ** 2).mean())
     with pytest.raises(ValueError, match=r"Expected recon_loss to be 'l2' or 'mse' \(got 'l1'\)"):
