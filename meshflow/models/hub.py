@@ -112,9 +112,12 @@ def load_component(directory, name: str, device="cpu") -> Tuple[dict, Dict[str, 
     if not weights.is_file():
         raise CheckpointError(f"{directory}: missing weight file {weights.name} for component '{name}'")
     try:
-        state = load_file(str(weights), device=str(device))
+        state = load_file(str(weights), device="cpu")
     except Exception as e:  # safetensors raises its own error types
         raise CheckpointError(f"{weights}: cannot read safetensors file ({e})") from None
+    device = torch.device(device)
+    if device.type != "cpu":
+        state = {k: v.to(device) for k, v in state.items()}
     return components[name], state
 
 

@@ -91,9 +91,12 @@ def make_dataloaders(cfg: DataConfig, loop: LoopConfig, seed: int = 0, latent_ca
     if val_idx:
         val_ds, _ = open_dataset(cfg, augment=False)
         val_loader = DataLoader(Subset(val_ds, val_idx), batch_size=loop.batch_size, shuffle=False)
+    # A generator of its own: creating an iterator then draws no number from the global stream,
+    # which keeps training on a resumed run bit-identical to an uninterrupted one.
     train_loader = DataLoader(Subset(train_ds, train_idx), batch_size=loop.batch_size, shuffle=True,
                               num_workers=cfg.num_workers, drop_last=len(train_idx) >= 2 * loop.batch_size,
-                              persistent_workers=cfg.num_workers > 0)
+                              persistent_workers=cfg.num_workers > 0,
+                              generator=torch.Generator().manual_seed(seed))
     return train_loader, val_loader
 
 

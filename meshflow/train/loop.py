@@ -160,7 +160,8 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     accelerator = Accelerator(
         gradient_accumulation_steps=loop.grad_accum,
         mixed_precision=loop.mixed_precision,
-        cpu=loop.cpu,
+        # Accelerate only sets up CPU multi-process (gloo) runs when told cpu=True.
+        cpu=loop.cpu or not torch.cuda.is_available(),
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
@@ -194,9 +195,15 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     model.train()
     while state.step < loop.max_steps:
         train_loader.set_epoch(state.epoch)
-        loader = accelerator.skip_first_batches(train_loader, state.batch_in_epoch) if state.batch_in_epoch else train_loader
+        batches_per_epoch = len(train_loader)
+        # Resuming mid-epoch skips the batches already consumed (the loader's own generator
+        # draws its seeds, so the global random stream continues as in an uninterrupted run).
+        loader = (accelerator.skip_first_batches(train_loader, state.batch_in_epoch)
+                  if state.batch_in_epoch else train_loader)
         for batch in loader:
             state.batch_in_epoch += 1
+            if state.batch_in_epoch >= batches_per_epoch:  # roll over now, so a checkpoint here resumes cleanly
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             with accelerator.accumulate(model):
                 loss, logs = task.loss(model, batch)
                 accelerator.backward(loss)
@@ -227,8 +234,6 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
             if state.step >= loop.max_steps or stopping:
                 break
         else:
-            state.epoch += 1
-            state.batch_in_epoch = 0
             continue
         break
     bar.close()
@@ -237,8 +242,8 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     if accelerator.is_main_process and state.step >= loop.max_steps:
         export = task.export(accelerator.unwrap_model(model), output_dir / "model")
         accelerator.print(f"exported {export}")
-    accelerator.end_training()
     accelerator.wait_for_everyone()
+    accelerator.end_training()  # closes the trackers (and, in recent Accelerate, the process group)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return {"step": state.step, "loss": last_loss, "val": val_metrics, "export": str(export) if export else None}
