@@ -171,7 +171,8 @@ def read_mesh(path) -> MeshFile:
             geom = scene.geometry[geom_name]
             if not isinstance(geom, (trimesh.Trimesh, trimesh.PointCloud)):
                 continue  # lines and paths carry no surface
-            geom = geom.copy(include_cache=True)  # keeps the file's normals
+            # Trimesh.copy(include_cache=True) keeps the file's normals; point clouds have no cache to keep.
+            geom = geom.copy(include_cache=True) if isinstance(geom, trimesh.Trimesh) else geom.copy()
             if not np.allclose(transform, np.eye(4)):
                 geom.apply_transform(transform)
             name = node if len(scene.graph.nodes_geometry) > 1 else path.stem
