@@ -260,7 +260,7 @@ def _add_animate(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="OUT.glb, OUT.gltf, OUT.npz or FOLDER/")
     p.add_argument("--model", metavar="DIR",
                    help="model directory (from `meshflow train` or `meshflow convert-original`); "
-                        "default $MESHFLOW_MODEL. No trained model is bundled yet")
+                        "default $MESHFLOW_MODEL, else the bundled starter model")
     p.add_argument("--seed", type=int, help="seed of the sampling noise (default: random, printed)")
     p.add_argument("--steps", type=int, help="ODE grid points (default: the model's, else 64)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's, else 3.0)")
@@ -297,18 +297,17 @@ def _progress_bar(steps: int, quiet: bool):
 
 
 def _run_animate(args) -> int:
-    import os
     import time
 
     from .io.export import output_format
     from .io.mesh import read_mesh
-    from .pipeline import AnimationPipeline, resolve_device
+    from .pipeline import AnimationPipeline, default_model_dir, resolve_device
 
     begin = time.perf_counter()
     kind = output_format(args.output)  # refuse an unknown output type before any work
-    if not args.model and not os.environ.get("MESHFLOW_MODEL"):
-        raise MeshflowError("no model given and no bundled model exists yet: pass --model DIR (a model directory "
-                            "from `meshflow train` or `meshflow convert-original`) or set $MESHFLOW_MODEL")
+    if not args.model and default_model_dir() is None:
+        raise MeshflowError("no model given and this install has no bundled model: pass --model DIR (a model "
+                            "directory from `meshflow train` or `meshflow convert-original`) or set $MESHFLOW_MODEL")
     device = resolve_device(args.device)
     for name in ("steps", "tokens", "frames"):
         value = getattr(args, name)

@@ -40,6 +40,15 @@ from .errors import CheckpointError, MeshflowError
 from .io.mesh import MeshFile, MeshPart, read_mesh
 
 MODEL_ENV = "MESHFLOW_MODEL"
+# The model shipped inside the package (see its MODEL_CARD.md); used when no directory is given.
+BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "starter"
+
+
+def default_model_dir() -> Optional[Path]:
+    """``$MESHFLOW_MODEL`` if set, else the bundled model if this install has it, else ``None``."""
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    return BUNDLED_MODEL if (BUNDLED_MODEL / "config.json").is_file() else None
 MeshInput = Union[str, os.PathLike, MeshFile, "trimesh.Trimesh"]  # noqa: F821
 
 
@@ -254,7 +263,7 @@ class AnimationPipeline:
 
         Args:
             model_dir: the directory (config.json, vae/mmdit[/text_encoder].safetensors);
-                default ``$MESHFLOW_MODEL``. No trained model is bundled yet.
+                default ``$MESHFLOW_MODEL``, else the bundled starter model.
             device: ``cpu``, ``cuda`` or ``None`` (CUDA when available).
             dtype: cast the VAE and MMDiT weights (default: float32).
             clip_weights: a local CLIP ViT-L/14 weight file for directories that name CLIP
@@ -270,9 +279,9 @@ class AnimationPipeline:
         from .models.mmdit import load_mmdit
         from .models.text import load_text_encoder
 
-        model_dir = model_dir or os.environ.get(MODEL_ENV)
+        model_dir = model_dir or default_model_dir()
         if not model_dir:
-            raise MeshflowError("no model given and no bundled model exists yet: pass --model DIR (a model "
+            raise MeshflowError("no model given and this install has no bundled model: pass --model DIR (a model "
                                 "directory from `meshflow train` or `meshflow convert-original`) or set "
                                 f"${MODEL_ENV}")
         model_dir = Path(model_dir)

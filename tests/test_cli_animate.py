@@ -116,8 +116,11 @@ def test_animate_bad_input(model_dir, out_dir, tmp_path, capsys, monkeypatch):
     text.write_text("hello")
     fails_cleanly(capsys, out_dir, animate(text, "-p", "x", "-o", out, "--model", model_dir),
                   r"unknown extension '\.txt'")
-    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out),
-                  r"no bundled model exists yet: pass --model DIR")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MESHFLOW_MODEL", raising=False)
+        mp.setattr("meshflow.pipeline.BUNDLED_MODEL", tmp_path / "no-bundle")
+        fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out),
+                      r"this install has no bundled model: pass --model DIR")
     fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out_dir / "x.fbx", "--model", model_dir),
                   r"unknown output type '\.fbx'")
     fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out, "--model", tmp_path / "nowhere"),

@@ -158,7 +158,8 @@ def test_resample_frames():
 
 def test_from_pretrained_errors(model_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("MESHFLOW_MODEL", raising=False)
-    with pytest.raises(MeshflowError, match="no bundled model exists yet: pass --model DIR"):
+    monkeypatch.setattr("meshflow.pipeline.BUNDLED_MODEL", tmp_path / "no-bundle")
+    with pytest.raises(MeshflowError, match="this install has no bundled model: pass --model DIR"):
         AnimationPipeline.from_pretrained(None)
     with pytest.raises(CheckpointError, match="model directory not found"):
         AnimationPipeline.from_pretrained(tmp_path / "nowhere")
