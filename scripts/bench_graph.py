@@ -11,7 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import trimesh
 
 from meshflow.data.graph import edge_index_from_faces
@@ -40,8 +39,8 @@ def main():
             t3 = time.perf_counter()
             rows.append((len(mesh.vertices), data.num_nodes, data.face.size(1), data.edge_index.size(1) // 2,
                          t1 - t0, t2 - t1, t3 - t2))
-    print(f"| file vertices | welded | faces | edges | read (s) | weld + graph (s) | edge_index alone (s) |")
-    print(f"|---:|---:|---:|---:|---:|---:|---:|")
+    print("| file vertices | welded | faces | edges | read (s) | weld + graph (s) | edge_index alone (s) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r[0]:,} | {r[1]:,} | {r[2]:,} | {r[3]:,} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} |")
 

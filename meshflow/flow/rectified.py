@@ -16,10 +16,8 @@ the model knows nothing about the flow.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Optional, Tuple, Union
 
 import torch
@@ -242,13 +240,9 @@ class LatentFactors:
 
     @classmethod
     def from_json(cls, path) -> "LatentFactors":
-        path = Path(path)
-        if not path.is_file():
-            raise MeshflowError(f"{path}: latent factors file not found")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise MeshflowError(f"{path}: invalid JSON ({e})") from None
+        from ..io.jsonfile import read_json
+
+        d = read_json(path, "latent factors file")
         try:
             return cls.from_dict(d)
         except MeshflowError as e:

@@ -23,7 +23,6 @@ Vertices come out per file vertex (split at UV seams as the file stores them);
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np

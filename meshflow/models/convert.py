@@ -15,7 +15,6 @@ they were found in ``--clip`` or in the rf checkpoint) and the extras
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Optional
@@ -23,17 +22,12 @@ from typing import Optional
 import torch
 
 from ..errors import CheckpointError
+from ..io.jsonfile import read_json
 
 
 def read_training_config(path) -> dict:
     """Reads the original ``training_config.json`` and checks its sections."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: training config not found")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: invalid JSON ({e})") from None
+    config = read_json(path, "training config", CheckpointError)
     if not isinstance(config, dict) or not isinstance(config.get("rf_config"), dict):
         raise CheckpointError(f"{path}: expected the original training config with 'rf_config' "
                               f"(got keys: {sorted(config) if isinstance(config, dict) else type(config).__name__})")

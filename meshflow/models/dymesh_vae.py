@@ -22,7 +22,6 @@ Module names are meshflow's own; :func:`load_original_vae` maps an original
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass, fields
 from typing import Dict, Mapping, Optional, Tuple, Union
 
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from .keymap import KeyMap
 from ..nn import (NeighborAttention, PointEmbedding, SyncAttention, SyncFeedForward,
                   TrajectoryEmbedding, VertexQueryAttention, farthest_point_sampling)
 
@@ -288,7 +288,7 @@ class DyMeshVAE(nn.Module):
             ``(latents (B, K, 2L), posterior)`` with latents ``cat[x0, z_T]``.
         """
         pos, ptr = self._layout(data)
-        N, B = pos.size(0), ptr.numel() - 1
+        N = pos.size(0)
         e0 = self.embed_vertices(data) if vertex_embed is None else vertex_embed  # (N, C)
         eT = self._rows(self.traj_embed, self._traj(data, N))  # (N, C)
 
@@ -418,25 +418,7 @@ ORIGINAL_KEY_RULES = [
     ("decoder_final_ca.fn.to_{x}.{p}", "vertex_attn.lin_{x}.{p}"),
     ("to_outputs.{p}", "to_offsets.{p}"),
 ]
-_PLACEHOLDERS = {"i": r"(?P<i>\d+)", "x": r"(?P<x>[a-z0-9]+)", "p": r"(?P<p>weight|bias)"}
-
-
-def _compile(template: str) -> "re.Pattern":
-    parts = re.split(r"\{(\w)\}", template)  # literal, name, literal, name, ...
-    regex = "".join(re.escape(part) if k % 2 == 0 else _PLACEHOLDERS[part] for k, part in enumerate(parts))
-    return re.compile(regex)
-
-
-_TO_MESHFLOW = [(_compile(src), dst) for src, dst in ORIGINAL_KEY_RULES]
-_TO_ORIGINAL = [(_compile(dst), src) for src, dst in ORIGINAL_KEY_RULES]
-
-
-def _rename(key: str, rules) -> Optional[str]:
-    for pattern, template in rules:
-        m = pattern.fullmatch(key)
-        if m:
-            return template.format(**m.groupdict())
-    return None
+KEY_MAP = KeyMap(ORIGINAL_KEY_RULES)
 
 
 def _unwrap_state_dict(state_dict: Mapping) -> Dict[str, Tensor]:
@@ -452,7 +434,7 @@ def original_to_meshflow_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[D
     """Renames original DyMeshVAE keys; returns ``(renamed, keys that match no rule)``."""
     out, unknown = {}, []
     for key, value in _unwrap_state_dict(state_dict).items():
-        new = _rename(key, _TO_MESHFLOW)
+        new = KEY_MAP.to_meshflow(key)
         if new is None:
             unknown.append(key)
         else:
@@ -464,7 +446,7 @@ def meshflow_to_original_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[st
     """The inverse renaming: a meshflow DyMeshVAE state dict with the original's key names."""
     out = {}
     for key, value in state_dict.items():
-        new = _rename(key, _TO_ORIGINAL)
+        new = KEY_MAP.to_original(key)
         if new is None:
             raise KeyError(f"no original name for meshflow key '{key}'")
         out[new] = value
@@ -517,13 +499,13 @@ def load_original_vae(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor]],
     renamed, unknown = original_to_meshflow_state_dict(state_dict)
     expected = model.state_dict()
     missing = sorted(k for k in expected if k not in renamed)
-    unexpected = sorted(unknown) + sorted(_rename(k, _TO_ORIGINAL) or k for k in renamed if k not in expected)
-    wrong = sorted(f"{_rename(k, _TO_ORIGINAL)} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+    unexpected = sorted(unknown) + sorted(KEY_MAP.to_original(k) or k for k in renamed if k not in expected)
+    wrong = sorted(f"{KEY_MAP.to_original(k)} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
                    for k, v in renamed.items() if k in expected and v.shape != expected[k].shape)
     if missing or unexpected or wrong:
         lines = [f"{source}: does not match a DyMeshVAE with this vae_config"]
         if missing:
-            lines.append("missing: " + ", ".join(_rename(k, _TO_ORIGINAL) or k for k in missing))
+            lines.append("missing: " + ", ".join(KEY_MAP.to_original(k) or k for k in missing))
         if unexpected:
             lines.append("unexpected: " + ", ".join(unexpected))
         if wrong:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError
+from ..io.jsonfile import read_json
 
 FORMAT = "meshflow-model"
 VERSION = 1
@@ -88,10 +89,7 @@ def load_model_config(directory) -> dict:
     path = directory / CONFIG_NAME
     if not path.is_file():
         raise CheckpointError(f"{directory}: not a meshflow model directory (missing {CONFIG_NAME})")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: invalid JSON ({e})") from None
+    config = read_json(path, CONFIG_NAME, CheckpointError)
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{path}: expected 'format': '{FORMAT}' (got {config.get('format')!r})")
     if config.get("version", 0) > VERSION:

@@ -15,7 +15,6 @@ flow (see :mod:`meshflow.flow`). Parameter names are meshflow's own;
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, fields
 from typing import Dict, Mapping, Optional, Tuple
 
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from .keymap import KeyMap
 
 
 @dataclass
@@ -245,25 +245,26 @@ class MMDiT(nn.Module):
 
 
 # ----------------------------------------------------------- checkpoints ---
-_ORIGINAL_KEYS = [
-    (r"time_embed\.c_fc\.", "time_mlp.0."),
-    (r"time_embed\.c_proj\.", "time_mlp.2."),
-    (r"backbone\.resblocks\.(\d+)\.attn\.c_qkv\.", r"blocks.\1.qkv."),
-    (r"backbone\.resblocks\.(\d+)\.attn\.c_proj\.", r"blocks.\1.proj."),
-    (r"backbone\.resblocks\.(\d+)\.mlp\.c_fc\.", r"blocks.\1.mlp.0."),
-    (r"backbone\.resblocks\.(\d+)\.mlp\.c_proj\.", r"blocks.\1.mlp.2."),
-    (r"backbone\.resblocks\.(\d+)\.adaln_x\.linear\.", r"blocks.\1.ada_x."),
-    (r"backbone\.resblocks\.(\d+)\.adaln_text\.linear\.", r"blocks.\1.ada_text."),
-    (r"backbone\.resblocks\.(\d+)\.ln_x\.", r"blocks.\1.norm_x."),
-    (r"backbone\.resblocks\.(\d+)\.ln_text\.", r"blocks.\1.norm_text."),
-    (r"ln_pre\.", "norm_in."),
-    (r"ln_pre_text\.", "norm_text_in."),
-    (r"ln_post\.", "norm_out."),
-    (r"clip_token_mlp\.", "text_proj."),
-    (r"input_proj\.", "input_proj."),
-    (r"output_proj\.", "output_proj."),
+# original key template <-> meshflow key template ({i} a block number, {p} weight|bias)
+ORIGINAL_KEY_RULES = [
+    ("time_embed.c_fc.{p}", "time_mlp.0.{p}"),
+    ("time_embed.c_proj.{p}", "time_mlp.2.{p}"),
+    ("backbone.resblocks.{i}.attn.c_qkv.{p}", "blocks.{i}.qkv.{p}"),
+    ("backbone.resblocks.{i}.attn.c_proj.{p}", "blocks.{i}.proj.{p}"),
+    ("backbone.resblocks.{i}.mlp.c_fc.{p}", "blocks.{i}.mlp.0.{p}"),
+    ("backbone.resblocks.{i}.mlp.c_proj.{p}", "blocks.{i}.mlp.2.{p}"),
+    ("backbone.resblocks.{i}.adaln_x.linear.{p}", "blocks.{i}.ada_x.{p}"),
+    ("backbone.resblocks.{i}.adaln_text.linear.{p}", "blocks.{i}.ada_text.{p}"),
+    ("backbone.resblocks.{i}.ln_x.{p}", "blocks.{i}.norm_x.{p}"),
+    ("backbone.resblocks.{i}.ln_text.{p}", "blocks.{i}.norm_text.{p}"),
+    ("ln_pre.{p}", "norm_in.{p}"),
+    ("ln_pre_text.{p}", "norm_text_in.{p}"),
+    ("ln_post.{p}", "norm_out.{p}"),
+    ("clip_token_mlp.{p}", "text_proj.{p}"),
+    ("input_proj.{p}", "input_proj.{p}"),
+    ("output_proj.{p}", "output_proj.{p}"),
 ]
-_ORIGINAL_RE = [(re.compile("^" + a), b) for a, b in _ORIGINAL_KEYS]
+KEY_MAP = KeyMap(ORIGINAL_KEY_RULES)
 CLIP_PREFIX = "clip_text_model."
 
 
@@ -279,49 +280,25 @@ def convert_original_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[Dict[
         if key.startswith(CLIP_PREFIX):
             clip[key[len(CLIP_PREFIX):]] = value
             continue
-        for pattern, repl in _ORIGINAL_RE:
-            if pattern.match(key):
-                out[pattern.sub(repl, key, count=1)] = value
-                break
-        else:
+        new = KEY_MAP.to_meshflow(key)
+        if new is None:
             unknown.append(key)
+        else:
+            out[new] = value
     if unknown:
         raise CheckpointError(f"Expected an original MMDiT state dict (got unknown keys: {', '.join(unknown[:5])}"
                               f"{' ...' if len(unknown) > 5 else ''})")
     return out, clip
 
 
-_MESHFLOW_KEYS = [
-    (r"time_mlp\.0\.", "time_embed.c_fc."),
-    (r"time_mlp\.2\.", "time_embed.c_proj."),
-    (r"blocks\.(\d+)\.qkv\.", r"backbone.resblocks.\1.attn.c_qkv."),
-    (r"blocks\.(\d+)\.proj\.", r"backbone.resblocks.\1.attn.c_proj."),
-    (r"blocks\.(\d+)\.mlp\.0\.", r"backbone.resblocks.\1.mlp.c_fc."),
-    (r"blocks\.(\d+)\.mlp\.2\.", r"backbone.resblocks.\1.mlp.c_proj."),
-    (r"blocks\.(\d+)\.ada_x\.", r"backbone.resblocks.\1.adaln_x.linear."),
-    (r"blocks\.(\d+)\.ada_text\.", r"backbone.resblocks.\1.adaln_text.linear."),
-    (r"blocks\.(\d+)\.norm_x\.", r"backbone.resblocks.\1.ln_x."),
-    (r"blocks\.(\d+)\.norm_text\.", r"backbone.resblocks.\1.ln_text."),
-    (r"norm_in\.", "ln_pre."),
-    (r"norm_text_in\.", "ln_pre_text."),
-    (r"norm_out\.", "ln_post."),
-    (r"text_proj\.", "clip_token_mlp."),
-    (r"input_proj\.", "input_proj."),
-    (r"output_proj\.", "output_proj."),
-]
-_MESHFLOW_RE = [(re.compile("^" + a), b) for a, b in _MESHFLOW_KEYS]
-
-
 def to_original_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     """Inverse of :func:`convert_original_state_dict` (without CLIP): meshflow names to the original's."""
     out = {}
     for key, value in state_dict.items():
-        for pattern, repl in _MESHFLOW_RE:
-            if pattern.match(key):
-                out[pattern.sub(repl, key, count=1)] = value
-                break
-        else:
+        new = KEY_MAP.to_original(key)
+        if new is None:
             raise CheckpointError(f"Expected an MMDiT state dict (got unknown key {key!r})")
+        out[new] = value
     return out
 
 

@@ -12,7 +12,6 @@ hash of the source name, so the split does not change when data is added.
 from __future__ import annotations
 
 import json
-import math
 import zlib
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple

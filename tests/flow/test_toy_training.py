@@ -1,5 +1,4 @@
 """The flow trains: a tiny MMDiT learns two prompts -> two latent clusters on CPU."""
-import time
 
 import torch
 
@@ -8,7 +7,6 @@ from meshflow.models import MMDiT
 
 
 def test_tiny_mmdit_learns_two_prompt_clusters():
-    start = time.perf_counter()
     g = torch.Generator().manual_seed(0)
     K, L, S, D = 4, 2, 3, 8
     prompts = torch.randn(2, S, D, generator=g)  # two "prompts" as per-token features
@@ -35,4 +33,3 @@ def test_tiny_mmdit_learns_two_prompt_clusters():
         assert torch.equal(out[..., :L], f0)
         means = out[..., L:].mean((1, 2))  # (8,)
         assert ((means - centers[p]).abs() < 1.0).all(), (p, means)
-    assert time.perf_counter() - start < 60

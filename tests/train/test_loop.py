@@ -1,6 +1,5 @@
 """The generic training loop on a toy regression task: checkpoints, resume, export."""
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import torch
