@@ -135,3 +135,31 @@ def test_cli_errors(tmp_path, capsys):
     assert "data.root not found" in capsys.readouterr().err
     assert main(["train", "vae", "--config", TINY_VAE, "train.max_stepz=3"]) == 2
     assert "config key 'train.max_stepz'" in capsys.readouterr().err
+
+
+def test_resume_after_sigkill(tmp_path, anim_dir):
+    """A run killed with SIGKILL mid-training resumes from its last whole checkpoint and finishes."""
+    import signal
+    import time
+
+    out_dir = tmp_path / "killed"
+    cmd = [sys.executable, str(ROOT / "scripts" / "train_vae.py"), "--config", TINY_VAE, "--no-progress",
+           f"data.root={anim_dir}", f"output_dir={out_dir}", "train.max_steps=400", "train.save_every=2",
+           "train.keep_last=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list_checkpoints(out_dir)) < 2:
+            time.sleep(0.2)
+        assert list_checkpoints(out_dir), "no checkpoint was written"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (out_dir / "model").exists()
+    killed_at = int(list_checkpoints(out_dir)[-1].name.split("_")[1])
+    resumed = subprocess.run(cmd[:-3] + ["train.max_steps=" + str(killed_at + 4), "train.save_every=2",
+                                         "train.keep_last=2", "--resume"],
+                             capture_output=True, text=True, env=_env(), timeout=170)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout + resumed.stderr
+    assert load_vae(out_dir / "model").config.dim == 32
