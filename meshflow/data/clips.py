@@ -223,15 +223,19 @@ def _gltf_clips(path: Path, cfg: dict):
         except Exception as e:  # a clip that cannot be evaluated does not stop the file
             skipped.append((source, _reason(e)))
             continue
-        caption = caption_for(path.name, clip.name)
-        for s in starts:
-            rec, why = _record(v[s:s + cfg["frames"]], f, caption, f"{source}@{s}", cfg["min_motion"],
-                               cfg["max_vertices"], cfg["over_limit"])
-            if rec is None:
-                skipped.append((f"{source}@{s}", why))
-            else:
-                records.append(rec)
+        _windows(v, f, caption_for(path.name, clip.name), source, starts, cfg, records, skipped)
     return records, skipped
+
+
+def _windows(v, f, caption, name, starts, cfg, records, skipped) -> None:
+    """Cuts the windows starting at ``starts`` out of frames ``v``; appends to ``records`` / ``skipped``."""
+    for s in starts:
+        rec, why = _record(v[s:s + cfg["frames"]], f, caption, f"{name}@{s}", cfg["min_motion"],
+                           cfg["max_vertices"], cfg["over_limit"])
+        if rec is None:
+            skipped.append((f"{name}@{s}", why))
+        else:
+            records.append(rec)
 
 
 def _animation_clips(path: Path, cfg: dict):
@@ -256,13 +260,7 @@ def _animation_clips(path: Path, cfg: dict):
     if np.all(np.isfinite(v)):
         v, f, _ = weld_animation(v, f)
     records, skipped = [], []
-    for s in starts:
-        rec, why = _record(v[s:s + cfg["frames"]], f, caption, f"{path.name}@{s}", cfg["min_motion"],
-                           cfg["max_vertices"], cfg["over_limit"])
-        if rec is None:
-            skipped.append((f"{path.name}@{s}", why))
-        else:
-            records.append(rec)
+    _windows(v, f, caption, path.name, starts, cfg, records, skipped)
     return records, skipped
 
 

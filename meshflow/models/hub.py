@@ -119,6 +119,20 @@ def load_component(directory, name: str, device="cpu") -> Tuple[dict, Dict[str, 
     return components[name], state
 
 
+def safe_torch_load(path, hint: str = ""):
+    """``torch.load(path, weights_only=True)`` on the CPU; anything it refuses (a pickle that
+    would run code, TorchScript, a corrupt file) becomes one :class:`CheckpointError`,
+    followed by ``hint`` when given."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise CheckpointError(
+            f"{path}: refused to load: not a plain tensor checkpoint loadable with "
+            f"torch.load(weights_only=True) ({type(e).__name__}{': ' + first if first else ''}){hint}"
+        ) from None
+
+
 def load_original_checkpoint(path) -> Dict[str, Tensor]:
     """Loads an original AnimateAnyMesh ``.pth`` as a plain state dict, safely.
 
@@ -129,13 +143,7 @@ def load_original_checkpoint(path) -> Dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"{path}: refused to load: not a plain tensor checkpoint loadable with "
-            f"torch.load(weights_only=True) ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-        ) from None
+    obj = safe_torch_load(path)
     if isinstance(obj, dict) and "model_state_dict" in obj:
         obj = obj["model_state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):

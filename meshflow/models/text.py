@@ -380,14 +380,11 @@ def read_clip_weights(path) -> Dict[str, Tensor]:
         except Exception as e:
             raise CheckpointError(f"{path}: cannot read safetensors file ({e})") from None
     else:
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise CheckpointError(
-                f"{path}: refused to load: not a plain tensor checkpoint loadable with torch.load(weights_only=True) "
-                f"({type(e).__name__}). OpenAI's TorchScript 'ViT-L-14.pt' is not accepted: use open_clip's "
-                f"'open_clip_model.safetensors' / 'open_clip_pytorch_model.bin' or a Hugging Face "
-                f"'model.safetensors' instead") from None
+        from .hub import safe_torch_load
+
+        state = safe_torch_load(path, hint=". OpenAI's TorchScript 'ViT-L-14.pt' is not accepted: use open_clip's "
+                                           "'open_clip_model.safetensors' / 'open_clip_pytorch_model.bin' or a "
+                                           "Hugging Face 'model.safetensors' instead")
         for key in ("state_dict", "model_state_dict"):
             if isinstance(state, dict) and isinstance(state.get(key), dict):
                 state = state[key]
