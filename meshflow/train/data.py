@@ -60,11 +60,19 @@ def open_dataset(cfg: DataConfig, augment: bool):
     return ds, [str(p) for p in ds.files]
 
 
+def source_file(source: str) -> str:
+    """The file a clip came from: ``"Horse.glb#Armature|Gallop@16"`` -> ``"Horse.glb"``
+    (the clip builder appends ``#clip`` and ``@first_frame`` to the file name)."""
+    return source.split("@", 1)[0].split("#", 1)[0]
+
+
 def split_by_source(sources: Sequence[str], val_fraction: float, max_val: int) -> Tuple[List[int], List[int]]:
-    """Indices ``(train, val)``: a source goes to validation when its CRC32 falls in the first
-    ``val_fraction`` of the hash range; at least one source is held out when there are two or more."""
+    """Indices ``(train, val)``: a source *file* goes to validation (all its clips and windows)
+    when the CRC32 of its name falls in the first ``val_fraction`` of the hash range; at least
+    one file is held out when there are two or more."""
     if val_fraction <= 0:
         return list(range(len(sources))), []
+    sources = [source_file(s) for s in sources]
     names = sorted(set(sources))
     held = {s for s in names if zlib.crc32(s.encode()) / 2 ** 32 < val_fraction}
     if not held and len(names) > 1:

@@ -38,6 +38,11 @@ def test_split_holds_out_whole_sources():
     assert not {sources[i] for i in train_idx} & {sources[i] for i in val_idx}
     assert split_by_source(sources, 0.3, 100) == (train_idx, val_idx)  # deterministic
     assert split_by_source(sources, 0.0, 100)[1] == []
+    # windows and clips of one file stay together
+    clips = [f"{f}.glb#Armature|{c}@{w}" for f in "abcdefgh" for c in ("Walk", "Run") for w in (0, 16)]
+    train_idx, val_idx = split_by_source(clips, 0.3, 100)
+    held = {clips[i].split(".glb")[0] for i in val_idx}
+    assert held and not held & {clips[i].split(".glb")[0] for i in train_idx}
 
 
 def test_vae_run_exports_a_loadable_model(vae_dir):
