@@ -29,7 +29,6 @@ class DataConfig:
     max_vertices: int = 20_000  # clips with more welded vertices are skipped (memory bound)
     augment: bool = True  # random rotation about y, global scale, vertex-order shuffling
     num_workers: int = 0  # DataLoader workers per process
-    bucket_by_size: bool = False  # batches of clips with similar vertex counts
 
 
 @dataclass
