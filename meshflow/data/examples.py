@@ -26,6 +26,19 @@ def _part(mesh: trimesh.Trimesh, rgba, matrix=None) -> trimesh.Trimesh:
     return mesh
 
 
+def _upright(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """trimesh builds cylinders and cones along +z; turn them to +y (up)."""
+    return mesh.copy().apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+
+
+def _cylinder(radius, height, sections):
+    return _upright(trimesh.creation.cylinder(radius=radius, height=height, sections=sections))
+
+
+def _cone(radius, height, sections):
+    return _upright(trimesh.creation.cone(radius=radius, height=height, sections=sections))
+
+
 def _tf(translate=(0, 0, 0), scale=(1, 1, 1), rotate=None):
     m = np.diag([*scale, 1.0])
     if rotate is not None:
@@ -46,16 +59,16 @@ def quadruped() -> trimesh.Scene:
     """A low-poly four-legged animal: body, neck, head, ears, four legs, tail."""
     fur, dark = (0.72, 0.52, 0.33, 1.0), (0.35, 0.24, 0.16, 1.0)
     sphere = trimesh.creation.icosphere(subdivisions=3)
-    leg = trimesh.creation.cylinder(radius=0.09, height=0.7, sections=16)
+    leg = _cylinder(0.09, 0.7, 16)
     parts = {
         "body": _part(sphere, fur, _tf((0, 0.95, 0), (0.38, 0.32, 0.75))),
-        "neck": _part(trimesh.creation.cylinder(radius=0.12, height=0.5, sections=16), fur,
+        "neck": _part(_cylinder(0.12, 0.5, 16), fur,
                       _tf((0, 1.3, 0.62), rotate=([1, 0, 0], 35))),
         "head": _part(trimesh.creation.icosphere(subdivisions=2), fur, _tf((0, 1.55, 0.88), (0.17, 0.16, 0.26))),
-        "ear_l": _part(trimesh.creation.cone(radius=0.05, height=0.14, sections=8), dark, _tf((0.08, 1.68, 0.8), rotate=([1, 0, 0], -80))),
-        "ear_r": _part(trimesh.creation.cone(radius=0.05, height=0.14, sections=8), dark, _tf((-0.08, 1.68, 0.8), rotate=([1, 0, 0], -80))),
-        "tail": _part(trimesh.creation.cone(radius=0.06, height=0.45, sections=10), dark,
-                      _tf((0, 1.05, -0.72), rotate=([1, 0, 0], -120))),
+        "ear_l": _part(_cone(0.05, 0.14, 8), dark, _tf((0.08, 1.68, 0.8))),
+        "ear_r": _part(_cone(0.05, 0.14, 8), dark, _tf((-0.08, 1.68, 0.8))),
+        "tail": _part(_cone(0.06, 0.45, 10), dark,
+                      _tf((0, 1.05, -0.72), rotate=([1, 0, 0], -50))),
     }
     for name, x, z in (("leg_fl", 0.2, 0.45), ("leg_fr", -0.2, 0.45), ("leg_bl", 0.2, -0.45), ("leg_br", -0.2, -0.45)):
         parts[name] = _part(leg, dark, _tf((x, 0.35, z)))
@@ -65,13 +78,13 @@ def quadruped() -> trimesh.Scene:
 def fish() -> trimesh.Scene:
     """A fish swimming along +z: body, tail fin, dorsal fin, two side fins, eyes."""
     scales, fin = (0.25, 0.55, 0.85, 1.0), (0.95, 0.6, 0.2, 1.0)
-    fin_shape = trimesh.creation.cone(radius=0.25, height=0.4, sections=12)
+    fin_shape = _cone(0.25, 0.4, 12)
     parts = {
         "body": _part(trimesh.creation.icosphere(subdivisions=3), scales, _tf((0, 0.5, 0), (0.22, 0.3, 0.7))),
-        "tail": _part(fin_shape, fin, _tf((0, 0.5, -0.6), (0.15, 1.0, 1.0), rotate=([1, 0, 0], 180))),
-        "dorsal": _part(fin_shape, fin, _tf((0, 0.8, -0.05), (0.1, 0.6, 0.6), rotate=([1, 0, 0], -60))),
-        "fin_l": _part(fin_shape, fin, _tf((0.2, 0.4, 0.15), (0.5, 0.12, 0.5), rotate=([0, 0, 1], 30))),
-        "fin_r": _part(fin_shape, fin, _tf((-0.2, 0.4, 0.15), (0.5, 0.12, 0.5), rotate=([0, 0, 1], -30))),
+        "tail": _part(fin_shape, fin, _tf((0, 0.5, -0.75), (0.15, 1.0, 1.0), rotate=([1, 0, 0], -90))),
+        "dorsal": _part(fin_shape, fin, _tf((0, 0.85, -0.05), (0.1, 0.6, 0.6), rotate=([1, 0, 0], -30))),
+        "fin_l": _part(fin_shape, fin, _tf((0.28, 0.4, 0.15), (0.5, 0.5, 0.12), rotate=([0, 0, 1], -100))),
+        "fin_r": _part(fin_shape, fin, _tf((-0.28, 0.4, 0.15), (0.5, 0.5, 0.12), rotate=([0, 0, 1], 100))),
         "eye_l": _part(trimesh.creation.icosphere(subdivisions=1), (0.05, 0.05, 0.05, 1), _tf((0.13, 0.6, 0.48), (0.05, 0.05, 0.05))),
         "eye_r": _part(trimesh.creation.icosphere(subdivisions=1), (0.05, 0.05, 0.05, 1), _tf((-0.13, 0.6, 0.48), (0.05, 0.05, 0.05))),
     }
@@ -82,9 +95,9 @@ def plant() -> trimesh.Scene:
     """A potted plant: pot, soil, stem and five leaves around it."""
     green, pot = (0.25, 0.6, 0.2, 1.0), (0.7, 0.35, 0.25, 1.0)
     parts = {
-        "pot": _part(trimesh.creation.cylinder(radius=0.3, height=0.4, sections=24), pot, _tf((0, 0.2, 0))),
-        "soil": _part(trimesh.creation.cylinder(radius=0.28, height=0.02, sections=24), (0.25, 0.17, 0.1, 1), _tf((0, 0.41, 0))),
-        "stem": _part(trimesh.creation.cylinder(radius=0.035, height=1.0, sections=12), green, _tf((0, 0.9, 0))),
+        "pot": _part(_cylinder(0.3, 0.4, 24), pot, _tf((0, 0.2, 0))),
+        "soil": _part(_cylinder(0.28, 0.02, 24), (0.25, 0.17, 0.1, 1), _tf((0, 0.41, 0))),
+        "stem": _part(_cylinder(0.035, 1.0, 12), green, _tf((0, 0.9, 0))),
     }
     leaf = trimesh.creation.icosphere(subdivisions=2)
     for i in range(5):

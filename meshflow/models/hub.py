@@ -67,6 +67,7 @@ def save_model_dir(
                     v = v.to(dtype)
                 tensors[k] = v.contiguous()
             save_file(tensors, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
+            os.chmod(tmp / f"{name}.safetensors", 0o644)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Reproduces the bundled starter model (meshflow/pretrained/starter) on a CPU, in about an hour:
+#   bash scripts/train_starter.sh [SHARED_DIR] [WORK_DIR]
+# SHARED_DIR holds data/quaternius (default ../shared); WORK_DIR receives clips and runs (default ./work).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${1:-$ROOT/../shared}"
+WORK="${2:-$ROOT/work}"
+PY="$ROOT/.venv/bin/python"
+MF="$ROOT/.venv/bin/meshflow"
+mkdir -p "$WORK"
+
+# 1. data: real Quaternius clips + procedural motions on their rest poses and on the example meshes
+"$PY" "$ROOT/scripts/make_procedural.py" "$SHARED/data/quaternius" "$ROOT/graphs/examples" -o "$WORK/procedural" --per-label 1
+"$MF" data build "$SHARED/data/quaternius" "$WORK/procedural" -o "$WORK/clips" --frames 16
+
+# 2. the VAE, then its latents once, then the flow on them
+"$MF" train vae --config "$ROOT/configs/vae/starter.yaml" data.root="$WORK/clips" output_dir="$WORK/runs/vae-starter" --no-progress
+"$MF" train cache-latents --vae "$WORK/runs/vae-starter/model" --data "$WORK/clips" -o "$WORK/latents" --tokens 128
+"$MF" train flow --config "$ROOT/configs/flow/starter.yaml" data.root="$WORK/latents" latent_cache="$WORK/latents" \
+    vae="$WORK/runs/vae-starter/model" output_dir="$WORK/runs/flow-starter" --no-progress
+
+# 3. bundle it (float16 weights)
+"$PY" - "$WORK/runs/flow-starter/model" "$ROOT/meshflow/pretrained/starter" <<'PYEOF'
+import sys, torch
+from safetensors.torch import load_file
+from meshflow.models.hub import load_model_config, save_model_dir
+src, dst = sys.argv[1], sys.argv[2]
+config = load_model_config(src)
+extras = {k: v for k, v in config.items() if k not in ("format", "version", "components")}
+states = {name: load_file(f"{src}/{name}.safetensors") for name in ("vae", "mmdit")}
+save_model_dir(dst, config["components"], states, extras=extras, dtype=torch.float16)
+print("bundled", dst)
+PYEOF
