@@ -421,35 +421,18 @@ ORIGINAL_KEY_RULES = [
 KEY_MAP = KeyMap(ORIGINAL_KEY_RULES)
 
 
-def _unwrap_state_dict(state_dict: Mapping) -> Dict[str, Tensor]:
-    if "model_state_dict" in state_dict:
-        state_dict = state_dict["model_state_dict"]
-    state_dict = dict(state_dict)
-    if state_dict and all(k.startswith("module.") for k in state_dict):
-        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
-    return state_dict
-
-
 def original_to_meshflow_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[Dict[str, Tensor], list]:
     """Renames original DyMeshVAE keys; returns ``(renamed, keys that match no rule)``."""
-    out, unknown = {}, []
-    for key, value in _unwrap_state_dict(state_dict).items():
-        new = KEY_MAP.to_meshflow(key)
-        if new is None:
-            unknown.append(key)
-        else:
-            out[new] = value
-    return out, unknown
+    from .hub import unwrap_state_dict
+
+    return KEY_MAP.rename_to_meshflow(unwrap_state_dict(state_dict))
 
 
 def meshflow_to_original_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     """The inverse renaming: a meshflow DyMeshVAE state dict with the original's key names."""
-    out = {}
-    for key, value in state_dict.items():
-        new = KEY_MAP.to_original(key)
-        if new is None:
-            raise KeyError(f"no original name for meshflow key '{key}'")
-        out[new] = value
+    out, unknown = KEY_MAP.rename_to_original(state_dict)
+    if unknown:
+        raise KeyError(f"no original name for meshflow key '{unknown[0]}'")
     return out
 
 

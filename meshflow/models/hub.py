@@ -149,6 +149,15 @@ def load_original_checkpoint(path) -> Dict[str, Tensor]:
         obj = obj["model_state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors")
-    if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return obj
+    return unwrap_state_dict(obj)
+
+
+def unwrap_state_dict(state_dict: Mapping) -> Dict[str, Tensor]:
+    """The weights of an original training checkpoint: ``{'model_state_dict': ...}`` unwrapped
+    and a DDP ``module.`` prefix on every key removed."""
+    if "model_state_dict" in state_dict:
+        state_dict = state_dict["model_state_dict"]
+    state_dict = dict(state_dict)
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+    return state_dict

@@ -8,7 +8,7 @@ name part (letters and digits) and ``{p}`` for ``weight`` or ``bias``, e.g.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 _PLACEHOLDERS = {"i": r"(?P<i>\d+)", "x": r"(?P<x>[a-z0-9]+)", "p": r"(?P<p>weight|bias)"}
 
@@ -42,3 +42,21 @@ class KeyMap:
     def to_original(self, key: str) -> Optional[str]:
         """The original name of a meshflow key, or ``None`` if no rule matches."""
         return self._rename(key, self._to_original)
+
+    def _rename_all(self, state_dict: Mapping, rules: List) -> Tuple[Dict, List[str]]:
+        out, unknown = {}, []
+        for key, value in state_dict.items():
+            new = self._rename(key, rules)
+            if new is None:
+                unknown.append(key)
+            else:
+                out[new] = value
+        return out, unknown
+
+    def rename_to_meshflow(self, state_dict: Mapping) -> Tuple[Dict, List[str]]:
+        """``(state dict with meshflow names, original keys no rule matches)``."""
+        return self._rename_all(state_dict, self._to_meshflow)
+
+    def rename_to_original(self, state_dict: Mapping) -> Tuple[Dict, List[str]]:
+        """``(state dict with the original's names, meshflow keys no rule matches)``."""
+        return self._rename_all(state_dict, self._to_original)

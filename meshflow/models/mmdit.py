@@ -275,16 +275,8 @@ def convert_original_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[Dict[
     ``clip_text_model.*`` weights (Hugging Face ``CLIPTextModel`` layout, prefix
     removed), empty when the checkpoint has none.
     """
-    out, clip, unknown = {}, {}, []
-    for key, value in state_dict.items():
-        if key.startswith(CLIP_PREFIX):
-            clip[key[len(CLIP_PREFIX):]] = value
-            continue
-        new = KEY_MAP.to_meshflow(key)
-        if new is None:
-            unknown.append(key)
-        else:
-            out[new] = value
+    clip = {k[len(CLIP_PREFIX):]: v for k, v in state_dict.items() if k.startswith(CLIP_PREFIX)}
+    out, unknown = KEY_MAP.rename_to_meshflow({k: v for k, v in state_dict.items() if not k.startswith(CLIP_PREFIX)})
     if unknown:
         raise CheckpointError(f"Expected an original MMDiT state dict (got unknown keys: {', '.join(unknown[:5])}"
                               f"{' ...' if len(unknown) > 5 else ''})")
@@ -293,12 +285,9 @@ def convert_original_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[Dict[
 
 def to_original_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     """Inverse of :func:`convert_original_state_dict` (without CLIP): meshflow names to the original's."""
-    out = {}
-    for key, value in state_dict.items():
-        new = KEY_MAP.to_original(key)
-        if new is None:
-            raise CheckpointError(f"Expected an MMDiT state dict (got unknown key {key!r})")
-        out[new] = value
+    out, unknown = KEY_MAP.rename_to_original(state_dict)
+    if unknown:
+        raise CheckpointError(f"Expected an MMDiT state dict (got unknown key {unknown[0]!r})")
     return out
 
 
