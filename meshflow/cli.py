@@ -101,10 +101,11 @@ def _add_convert_original(sub) -> None:
         description="Reads the original release's files (pickles only through torch.load(weights_only=True)) "
         "and writes config.json + safetensors.",
     )
-    p.add_argument("--vae", required=True, help="original DyMeshVAE checkpoint (dvae_*.pth)")
-    p.add_argument("--rf", required=True, help="original MMDiT checkpoint (rf_epoch_*.pth)")
+    p.add_argument("--vae", help="original DyMeshVAE checkpoint (dvae_*.pth)")
+    p.add_argument("--rf", help="original MMDiT checkpoint (rf_epoch_*.pth); with --vae a full model, "
+                                "without it a VAE-only directory (for `meshflow reconstruct`)")
     p.add_argument("--config", required=True, help="original training_config.json (vae_config, rf_config)")
-    p.add_argument("--factors", required=True, help="latent rescale JSON (f0_mean, f0_std, ft_mean, ft_std)")
+    p.add_argument("--factors", help="latent rescale JSON (f0_mean, f0_std, ft_mean, ft_std); needed with --rf")
     p.add_argument("--clip", default=None, help="local CLIP ViT-L/14 weights (open_clip or Hugging Face layout); "
                    "default: the CLIP weights inside --rf if present, else none stored")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None,

@@ -25,12 +25,13 @@ from ..errors import CheckpointError
 from ..io.jsonfile import read_json
 
 
-def read_training_config(path) -> dict:
-    """Reads the original ``training_config.json`` and checks its sections."""
+def read_training_config(path, sections=("rf_config",)) -> dict:
+    """Reads the original ``training_config.json`` and checks that it has ``sections``."""
     config = read_json(path, "training config", CheckpointError)
-    if not isinstance(config, dict) or not isinstance(config.get("rf_config"), dict):
-        raise CheckpointError(f"{path}: expected the original training config with 'rf_config' "
-                              f"(got keys: {sorted(config) if isinstance(config, dict) else type(config).__name__})")
+    for section in sections:
+        if not isinstance(config, dict) or not isinstance(config.get(section), dict):
+            raise CheckpointError(f"{path}: expected the original training config with '{section}' (got keys: "
+                                  f"{sorted(config) if isinstance(config, dict) else type(config).__name__})")
     return config
 
 
@@ -49,21 +50,25 @@ def _vae_component(vae_path, vae_config: dict):
 def convert_original(
     out,
     *,
-    rf,
     config,
-    factors,
+    rf=None,
+    factors=None,
     vae=None,
     clip=None,
     dtype: Optional[torch.dtype] = None,
 ) -> Path:
     """Writes a meshflow model directory from original checkpoints.
 
+    With ``vae`` alone the directory holds just the DyMeshVAE (enough for
+    ``meshflow reconstruct``); with ``rf`` (and its ``factors``) it also holds the
+    MMDiT and the text encoder, and with both it is a full model for the pipeline.
+
     Args:
         out: output directory (replaced atomically).
-        rf: the original MMDiT checkpoint (``rf_epoch_*.pth``).
         config: the original ``training_config.json``.
-        factors: the rescale JSON with the four latent factors.
-        vae: the original DyMeshVAE checkpoint (``dvae_*.pth``); left out when ``None``.
+        rf: the original MMDiT checkpoint (``rf_epoch_*.pth``).
+        factors: the rescale JSON with the four latent factors (needed with ``rf``).
+        vae: the original DyMeshVAE checkpoint (``dvae_*.pth``).
         clip: a local CLIP ViT-L/14 weight file; when ``None`` the CLIP weights of the rf
             checkpoint are used if it has them, else the directory records only the encoder's
             name and the weights are needed at run time (``MESHFLOW_CLIP_WEIGHTS``).
@@ -74,59 +79,61 @@ def convert_original(
     from .mmdit import convert_original_state_dict, load_original_mmdit
     from .text import CLIPTextEncoder, clip_state_dict_from_hf, read_clip_weights
 
-    train_cfg = read_training_config(config)
-    rf_config = train_cfg["rf_config"]
+    if rf is None and vae is None:
+        raise CheckpointError("nothing to convert: give the original VAE (--vae) and/or MMDiT (--rf) checkpoint")
+    if rf is not None and factors is None:
+        raise CheckpointError(f"{rf}: converting the MMDiT needs its latent factors JSON (--factors)")
+    train_cfg = read_training_config(config, (("rf_config",) if rf is not None else ()) +
+                                     (("vae_config",) if vae is not None else ()))
     vae_config = train_cfg.get("vae_config")
-    lat = LatentFactors.from_json(factors)
-
-    rf_state = load_original_checkpoint(rf)
-    try:
-        mmdit = load_original_mmdit(rf_state, rf_config)
-    except CheckpointError as e:
-        raise CheckpointError(f"{rf}: {e}") from None
-    _, hf_clip = convert_original_state_dict(rf_state)
-
-    configs, states = {"mmdit": asdict(mmdit.config)}, {"mmdit": mmdit.state_dict()}
+    configs, states, extras = {}, {}, {}
 
     if vae is not None:
-        if not isinstance(vae_config, dict):
-            raise CheckpointError(f"{config}: expected a 'vae_config' section to convert {vae}")
         configs["vae"], states["vae"] = _vae_component(vae, vae_config)
 
-    clip_state = None
-    if clip is not None:
-        clip_state = read_clip_weights(clip)
-    elif hf_clip:
-        clip_state = clip_state_dict_from_hf(hf_clip)
-    if clip_state is not None:
-        encoder = CLIPTextEncoder.from_state_dict(clip_state, cache_size=0)  # checks every shape
-        if encoder.width != mmdit.text_dim:
-            raise CheckpointError(f"CLIP text width {encoder.width} does not match the MMDiT's text features "
-                                  f"({mmdit.text_dim}, 'clip_token_mlp')")
-        configs["text_encoder"] = encoder.config()
-        states["text_encoder"] = encoder.tower.state_dict()
-    else:
-        if mmdit.text_dim != CLIPTextEncoder.dim:
-            raise CheckpointError(f"{rf}: expected CLIP ViT-L/14 text features ({CLIPTextEncoder.dim}) in "
-                                  f"'clip_token_mlp' (got {mmdit.text_dim}); pass --clip with matching weights")
-        configs["text_encoder"] = {"name": CLIPTextEncoder.name}
+    if rf is not None:
+        rf_config = train_cfg["rf_config"]
+        lat = LatentFactors.from_json(factors)
+        rf_state = load_original_checkpoint(rf)
+        try:
+            mmdit = load_original_mmdit(rf_state, rf_config)
+        except CheckpointError as e:
+            raise CheckpointError(f"{rf}: {e}") from None
+        _, hf_clip = convert_original_state_dict(rf_state)
+        configs["mmdit"], states["mmdit"] = asdict(mmdit.config), mmdit.state_dict()
 
-    shape_channels = int(vae_config["latent_dim"]) if isinstance(vae_config, dict) and "latent_dim" in vae_config \
-        else mmdit.input_channels // 2
-    extras = {
-        "factors": lat.to_dict(),
-        "flow": {
+        clip_state = None
+        if clip is not None:
+            clip_state = read_clip_weights(clip)
+        elif hf_clip:
+            clip_state = clip_state_dict_from_hf(hf_clip)
+        if clip_state is not None:
+            encoder = CLIPTextEncoder.from_state_dict(clip_state, cache_size=0)  # checks every shape
+            if encoder.width != mmdit.text_dim:
+                raise CheckpointError(f"CLIP text width {encoder.width} does not match the MMDiT's text features "
+                                      f"({mmdit.text_dim}, 'clip_token_mlp')")
+            configs["text_encoder"] = encoder.config()
+            states["text_encoder"] = encoder.tower.state_dict()
+        else:
+            if mmdit.text_dim != CLIPTextEncoder.dim:
+                raise CheckpointError(f"{rf}: expected CLIP ViT-L/14 text features ({CLIPTextEncoder.dim}) in "
+                                      f"'clip_token_mlp' (got {mmdit.text_dim}); pass --clip with matching weights")
+            configs["text_encoder"] = {"name": CLIPTextEncoder.name}
+
+        shape_channels = int(vae_config["latent_dim"]) if isinstance(vae_config, dict) and "latent_dim" in vae_config \
+            else mmdit.input_channels // 2
+        extras["factors"] = lat.to_dict()
+        extras["flow"] = {
             "shape_channels": shape_channels,
             "steps": 64,
             "guidance": 3.0,
             "solver": "midpoint",
             "cond_drop_prob": rf_config.get("cond_drop_prob"),
-        },
-        "source": {
-            "format": "animateanymesh-original",
-            "rf": Path(rf).name,
-            "vae": None if vae is None else Path(vae).name,
-            "training_args": train_cfg.get("training_args", {}),
-        },
+        }
+    extras["source"] = {
+        "format": "animateanymesh-original",
+        "rf": None if rf is None else Path(rf).name,
+        "vae": None if vae is None else Path(vae).name,
+        "training_args": train_cfg.get("training_args", {}),
     }
     return save_model_dir(out, configs, states, extras=extras, dtype=dtype)

@@ -93,9 +93,49 @@ def test_convert_original_refuses_bad_inputs(shared, tmp_path):
 
 
 def test_cli_error_is_one_line(shared, tmp_path, capsys):
-    rc = main(["convert-original", "--vae", "v.pth", "--rf", str(tmp_path / "missing.pth"),
+    rc = main(["convert-original", "--vae", str(tmp_path / "missing_vae.pth"), "--rf", str(tmp_path / "missing.pth"),
                "--config", str(golden(shared, "training_config.json")),
                "--factors", str(golden(shared, "tiny_dvae_f.json")), "-o", str(tmp_path / "m")])
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("meshflow convert-original: error:") and "missing.pth" in err and "\n" not in err
+
+
+def test_convert_vae_only_then_reconstruct(shared, tmp_path, capsys):
+    """`convert-original --vae --config` writes a VAE-only directory that `meshflow reconstruct` uses,
+    and reproduces the golden reconstruction when given the golden tokens."""
+    import numpy as np
+
+    from meshflow.models.dymesh_vae import load_vae
+    from meshflow.data import mesh_graph
+
+    out = tmp_path / "vae"
+    assert main(["convert-original", "--vae", str(golden(shared, "official_vae_state_dict.pt")),
+                 "--config", str(golden(shared, "training_config.json")), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "vae.safetensors"]
+    case = np.load(golden(shared, "vae_case_icosphere.npz"))
+    vae = load_vae(out).double()
+    data = mesh_graph(case["vertices"][0], case["faces"], weld=False, normalize=False)
+    data.pos = torch.from_numpy(case["vertices"][0])
+    data.traj = torch.from_numpy(case["vertices"] - case["vertices"][:1]).permute(1, 0, 2)
+    with torch.no_grad():
+        rec = vae(data, token_index=torch.from_numpy(case["fps_index"])[None], sample_posterior=False).recon
+    # the directory stores float32 weights (converted as loaded), computed here in float64
+    np.testing.assert_allclose(rec.permute(1, 0, 2).numpy(), case["recon"], rtol=1e-5, atol=1e-5)
+
+    anim = tmp_path / "ico.npz"
+    np.savez(anim, vertices=case["vertices"].astype(np.float32), faces=case["faces"])
+    assert main(["reconstruct", "--checkpoint", str(out), "--input", str(anim), "--output",
+                 str(tmp_path / "rec.npz"), "--tokens", "32"]) == 0
+    assert "mean per-vertex error" in capsys.readouterr().out
+    assert np.load(tmp_path / "rec.npz")["vertices"].shape == case["vertices"].shape
+
+
+def test_convert_original_argument_errors(shared, tmp_path, capsys):
+    config = str(golden(shared, "training_config.json"))
+    assert main(["convert-original", "--config", config, "-o", str(tmp_path / "x")]) == 2
+    assert "nothing to convert" in capsys.readouterr().err
+    assert main(["convert-original", "--rf", str(golden(shared, "official_rf_state_dict.pt")), "--config", config,
+                 "-o", str(tmp_path / "x")]) == 2
+    assert "needs its latent factors JSON (--factors)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
