@@ -98,7 +98,8 @@ def test_cli_error_is_one_line(shared, tmp_path, capsys):
                "--factors", str(golden(shared, "tiny_dvae_f.json")), "-o", str(tmp_path / "m")])
     assert rc == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("meshflow convert-original: error:") and "missing.pth" in err and "\n" not in err
+    assert err.startswith("meshflow convert-original: error:") and "missing_vae.pth: checkpoint file not found" in err
+    assert "\n" not in err
 
 
 def test_convert_vae_only_then_reconstruct(shared, tmp_path, capsys):
