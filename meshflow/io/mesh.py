@@ -127,12 +127,9 @@ def _load_trimesh_scene(path: Path, ext: str):
 
 
 def _draco_parts(path: Path) -> List[MeshPart]:
-    """Static geometry of a Draco-compressed glTF via meshflow's own glTF reader."""
-    try:
-        from .gltf import read_gltf_static  # provided with the animation sampler
-    except ImportError:
-        raise MeshFileError(path, "Draco-compressed glTF (KHR_draco_mesh_compression) needs "
-                                  "meshflow.io.gltf, which is not available in this install") from None
+    """Static geometry of a Draco-compressed glTF (trimesh cannot decode it) via meshflow's glTF reader."""
+    from .gltf import read_gltf_static
+
     return read_gltf_static(path)
 
 

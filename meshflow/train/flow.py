@@ -129,7 +129,7 @@ class FlowTask(Task):
             if i >= self.cfg.factor_batches:
                 break
             chunks.append(self.latents(batch).float())
-        z = torch.cat(chunks) if chunks else torch.zeros(2, 1, 2 * self.L)
+        z = torch.cat(chunks)  # make_dataloaders refuses an empty training set
         z = acc.gather(z.to(acc.device).contiguous()) if acc.num_processes > 1 else z
         factors = rf.compute_factors(z, shape_channels=self.L)
         acc.print(f"latent factors: {factors.to_dict()}")
