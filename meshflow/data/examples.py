@@ -114,4 +114,41 @@ def plant() -> trimesh.Scene:
     return _scene(parts)
 
 
+def bird() -> trimesh.Scene:
+    """A perched bird (held out from training): body, head, beak, two wings, tail, two legs."""
+    feather, beak = (0.2, 0.35, 0.75, 1.0), (0.95, 0.7, 0.1, 1.0)
+    wing = trimesh.creation.icosphere(subdivisions=2)
+    parts = {
+        "body": _part(trimesh.creation.icosphere(subdivisions=3), feather, _tf((0, 0.55, 0), (0.22, 0.24, 0.36))),
+        "head": _part(trimesh.creation.icosphere(subdivisions=2), feather, _tf((0, 0.85, 0.25), (0.14, 0.14, 0.14))),
+        "beak": _part(_cone(0.05, 0.16, 10), beak, _tf((0, 0.84, 0.38), rotate=([1, 0, 0], 90))),
+        "wing_l": _part(wing, feather, _tf((0.22, 0.6, -0.02), (0.04, 0.16, 0.3), rotate=([0, 0, 1], -15))),
+        "wing_r": _part(wing, feather, _tf((-0.22, 0.6, -0.02), (0.04, 0.16, 0.3), rotate=([0, 0, 1], 15))),
+        "tail": _part(_cone(0.1, 0.35, 10), feather, _tf((0, 0.5, -0.45), (1.0, 0.3, 1.0), rotate=([1, 0, 0], -110))),
+        "leg_l": _part(_cylinder(0.02, 0.35, 8), beak, _tf((0.08, 0.17, 0))),
+        "leg_r": _part(_cylinder(0.02, 0.35, 8), beak, _tf((-0.08, 0.17, 0))),
+    }
+    return _scene(parts)
+
+
+def robot() -> trimesh.Scene:
+    """A boxy robot (held out from training): torso, head, antenna, two arms, two legs."""
+    metal, dark = (0.6, 0.62, 0.68, 1.0), (0.2, 0.2, 0.25, 1.0)
+    box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    box = box.subdivide().subdivide().subdivide()  # enough vertices to bend
+    parts = {
+        "torso": _part(box, metal, _tf((0, 1.1, 0), (0.6, 0.7, 0.35))),
+        "head": _part(box, metal, _tf((0, 1.7, 0), (0.36, 0.3, 0.3))),
+        "antenna": _part(_cylinder(0.02, 0.25, 8), dark, _tf((0, 1.95, 0))),
+        "arm_l": _part(_cylinder(0.07, 0.7, 12), dark, _tf((0.4, 1.1, 0))),
+        "arm_r": _part(_cylinder(0.07, 0.7, 12), dark, _tf((-0.4, 1.1, 0))),
+        "leg_l": _part(_cylinder(0.09, 0.75, 12), dark, _tf((0.16, 0.375, 0))),
+        "leg_r": _part(_cylinder(0.09, 0.75, 12), dark, _tf((-0.16, 0.375, 0))),
+    }
+    return _scene(parts)
+
+
+#: meshes written to graphs/examples/ (and used for procedural training data).
 EXAMPLES: Dict[str, Callable[[], trimesh.Scene]] = {"quadruped": quadruped, "fish": fish, "plant": plant}
+#: meshes written to graphs/eval/, never used in training: unseen meshes for prompt adherence.
+EVAL_MESHES: Dict[str, Callable[[], trimesh.Scene]] = {"bird": bird, "robot": robot}

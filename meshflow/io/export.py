@@ -595,7 +595,7 @@ def _read_gltf_animation(path: Path) -> AnimationFile:
         gmesh = gltf.meshes[node.mesh]
         weights = node_weights.get(index)
         if weights is None:
-            default = node.weights or gmesh.weights
+            default = getattr(node, "weights", None) or getattr(gmesh, "weights", None)  # pygltflib: Node has none
             weights = np.asarray([default], dtype=np.float32) if default else None
         for prim in gmesh.primitives:
             if prim.attributes.POSITION is None:

@@ -21,7 +21,7 @@ from .. import flow as rf
 from ..errors import MeshflowError
 from ..models.mmdit import MMDiT, MMDiTConfig
 from .config import DataConfig, LoopConfig, OptimConfig, to_container
-from .loop import Task
+from .loop import Task, load_initial_weights
 
 
 @dataclass
@@ -41,6 +41,7 @@ class FlowTrainConfig:
     factor_batches: int = 32  # training batches encoded to measure the latent factors
     latent_cache: str = ""  # folder from `meshflow train cache-latents`; empty: encode clips on the fly
     val_time_bins: int = 4  # validation loss per bin of t in [0, 1]
+    init_from: str = ""  # model directory whose MMDiT initialises the weights (fine-tuning); empty: random
 
 
 class EMA:
@@ -96,6 +97,8 @@ class FlowTask(Task):
         cfg.input_channels = cfg.output_channels = 2 * self.L
         cfg.text_dim = int(probe.tokens.shape[-1])
         model = MMDiT(**asdict(cfg))
+        if self.cfg.init_from:
+            load_initial_weights(model, self.cfg.init_from, "mmdit")
         if self.cfg.ema_decay > 0:
             self.ema = EMA(model, self.cfg.ema_decay)
         return model

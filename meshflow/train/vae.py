@@ -15,9 +15,10 @@ from typing import Dict
 import torch
 
 from ..errors import MeshflowError
+from ..eval.metrics import per_graph_mean, per_vertex_error
 from ..models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig, save_vae
 from .config import DataConfig, LoopConfig, OptimConfig, to_container
-from .loop import Task
+from .loop import Task, load_initial_weights
 
 
 @dataclass
@@ -30,6 +31,7 @@ class VAETrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     kl_weight: float = 1e-6  # the original's code (the paper's text says 1e-3 with MSE)
     recon_loss: str = "l2"  # "l2": mean Euclidean distance (original); "mse"
+    init_from: str = ""  # model directory whose VAE initialises the weights (fine-tuning); empty: random
 
 
 class VAETask(Task):
@@ -43,7 +45,10 @@ class VAETask(Task):
         self.cfg = cfg
 
     def build_model(self) -> DyMeshVAE:
-        return DyMeshVAE(**asdict(self.cfg.model))
+        model = DyMeshVAE(**asdict(self.cfg.model))
+        if self.cfg.init_from:
+            load_initial_weights(model, self.cfg.init_from, "vae")
+        return model
 
     def dataloaders(self):
         from .data import make_dataloaders
@@ -68,9 +73,8 @@ class VAETask(Task):
                 batch = batch.to(acc.device)
                 out = net(batch, num_tokens=net.config.num_traj, sample_posterior=False)
                 target = batch.pos.unsqueeze(1) + batch.traj
-                err = (out.recon - target).norm(dim=-1).mean(dim=1)  # (N,) per vertex over frames
-                per_clip = torch.zeros(batch.num_graphs, device=err.device).index_add_(0, batch.batch, err)
-                per_clip = per_clip / torch.bincount(batch.batch, minlength=batch.num_graphs).clamp(min=1)
+                err = per_vertex_error(out.recon, target)  # (N,) per vertex over frames
+                per_clip = per_graph_mean(err, batch.batch, batch.num_graphs)
                 total += per_clip.sum().item()
                 count += batch.num_graphs
             metrics = {"recon_error": total / max(1, count)}

@@ -110,3 +110,16 @@ def test_preview_of_a_20k_face_mesh(gl, tmp_path):
     frames = iio.imread(tmp_path / "ball.gif", index=None)
     assert frames.shape[0] == 16 and frames.shape[1:3] == (512, 512)
     assert np.ptp(frames[0]) > 0  # something was drawn
+
+
+def test_preview_of_a_static_glb(gl, tmp_path):
+    """A scene without morph targets or animations (pygltflib nodes carry no 'weights') renders one frame."""
+    from pathlib import Path
+
+    from meshflow.io.export import read_animation
+
+    path = Path(__file__).resolve().parents[2] / "graphs" / "examples" / "fish.glb"
+    anim = read_animation(path)
+    assert anim.vertices.shape[0] == 1 and anim.faces.size > 0
+    result = render_preview(path, tmp_path / "fish.png", size=64)
+    assert result.frames == 1 and result.path.is_file()

@@ -1,0 +1,260 @@
+r"""Quality of animations, generated or given (``meshflow eval motion``).
+
+Per animation: shape preservation (mean relative edge-length change against
+frame 0), smoothness (mean norm of the second temporal difference), motion
+amount (mean displacement), all from :mod:`meshflow.eval.metrics`; prompt
+adherence when the animation has a motion label (procedural prompts): whether
+:func:`meshflow.data.motions.check_motion` finds the label's defining property;
+the time per animation and per pipeline stage when generated.
+
+Inputs of :func:`load_animations`: clip folders (``meshflow data build``),
+animation files (``.npz``, DyMesh ``.bin``/``.pkl``) and animated glTF/GLB
+files (every clip, sampled at 15 fps).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import MeshflowError
+from .metrics import motion_metrics, summarize
+
+PROCEDURAL = "procedural"
+STAGES = ("text", "encode", "sample", "decode")
+
+
+@dataclass
+class PromptCase:
+    """A prompt and, when known, the motion label whose check decides adherence."""
+
+    prompt: str
+    label: Optional[str] = None
+
+
+@dataclass
+class MotionEvaluation:
+    """Per-animation rows and their summary; :meth:`to_json` is what ``--json`` prints."""
+
+    rows: List[Dict] = field(default_factory=list)
+
+    def summary(self) -> Dict:
+        rows = self.rows
+        out: Dict = {"num_animations": len(rows)}
+        for key in ("edge_change", "smoothness", "motion"):
+            out[key] = summarize(r[key] for r in rows)["mean"]
+        labelled = [r for r in rows if r.get("label")]
+        out["adherence"] = float(np.mean([r["ok"] for r in labelled])) if labelled else None
+        out["adherence_by_label"] = {
+            label: float(np.mean([r["ok"] for r in labelled if r["label"] == label]))
+            for label in sorted({r["label"] for r in labelled})}
+        timed = [r for r in rows if r.get("seconds") is not None]
+        out["seconds_per_animation"] = summarize(r["seconds"] for r in timed)["mean"] if timed else None
+        out["seconds_per_stage"] = {
+            stage: summarize(r["timings"][stage] for r in timed)["mean"] for stage in STAGES
+            if timed and all(stage in r.get("timings", {}) for r in timed)}
+        return out
+
+    def to_json(self) -> Dict:
+        return {**self.summary(), "animations": self.rows}
+
+
+def evaluate_frames(frames: np.ndarray, faces: np.ndarray, label: Optional[str] = None) -> Dict:
+    """The metrics of one animation (T, N, 3), plus ``ok``/``score`` when ``label`` is given."""
+    from ..data.motions import check_motion
+
+    row = motion_metrics(frames, faces)
+    if label:
+        check = check_motion(label, frames)
+        row.update(ok=bool(check.ok), score=float(check.score))
+    return row
+
+
+# ------------------------------------------------------------- inputs ---
+def read_prompts(path) -> List[PromptCase]:
+    r"""Prompts from a text file: one per line, ``TEXT`` or ``LABEL<TAB>TEXT``
+    (LABEL one of :data:`meshflow.data.motions.LABELS`); blank lines and lines
+    starting with ``#`` are skipped.
+
+    Raises:
+        MeshflowError: naming the file (and line) when it is missing, empty or has an unknown label.
+    """
+    from ..data.motions import LABELS
+
+    path = Path(path)
+    if not path.is_file():
+        raise MeshflowError(f"{path}: no such prompt file (or pass --prompts {PROCEDURAL})")
+    cases = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if "\t" in line:
+            label, text = (s.strip() for s in line.split("\t", 1))
+            if label not in LABELS:
+                raise MeshflowError(f"{path}:{n}: unknown motion label {label!r} (expected one of {', '.join(LABELS)})")
+            cases.append(PromptCase(text, label))
+        else:
+            cases.append(PromptCase(line.strip()))
+    if not cases:
+        raise MeshflowError(f"{path}: no prompts in the file")
+    return cases
+
+
+def procedural_prompts(mesh, labels: Optional[Sequence[str]] = None, seed: int = 0) -> List[PromptCase]:
+    """One caption per motion label, phrased as the procedural generator phrases it for this mesh."""
+    from ..data.motions import LABELS, make_motion
+
+    name = Path(mesh.path).stem.lower() if getattr(mesh, "path", None) else "object"
+    return [PromptCase(make_motion(mesh.vertices, mesh.faces, label=label, rng=seed, name=name).caption, label)
+            for label in (labels or LABELS)]
+
+
+def _glb_animations(path: Path, fps: float) -> Iterator[Dict]:
+    from ..data.clips import caption_for
+    from ..io.animation import list_clips, sample_animation
+
+    clips = list_clips(path)
+    if not clips:
+        raise MeshflowError(f"{path}: the file has no animations")
+    for c in clips:
+        anim = sample_animation(path, c.name, fps=fps)
+        yield {"name": f"{path.name}#{c.name}", "vertices": anim.vertices, "faces": anim.faces,
+               "caption": caption_for(path.name, c.name)}
+
+
+def check_sources(sources: Sequence[Union[str, Path]]) -> List[Path]:
+    """The inputs as paths, after checking that each exists and is a clip folder or an animation file."""
+    paths = [Path(s) for s in sources]
+    for src in paths:
+        if not src.exists():
+            raise MeshflowError(f"{src}: no such file or folder")
+        if src.is_dir():
+            if not (src / "index.jsonl").is_file():
+                raise MeshflowError(f"{src}: not a clip folder (no index.jsonl; build one with `meshflow data build`)")
+        elif src.suffix.lower() not in (".glb", ".gltf", ".npz", ".bin", ".pkl", ".pickle"):
+            raise MeshflowError(f"{src}: not an animation (expected a clip folder, .npz, .bin, .pkl, .glb or .gltf)")
+    return paths
+
+
+def load_animations(sources: Sequence[Union[str, Path]], match: Optional[str] = None,
+                    fps: float = 15.0) -> Iterator[Dict]:
+    r"""Animations ``{"name", "vertices" (T, N, 3), "faces" (F, 3), "caption"}`` from clip
+    folders, animation files and animated glTF/GLB files (see the module docstring),
+    those whose caption matches the regular expression ``match`` (case-insensitive) only.
+
+    Raises:
+        MeshflowError: naming the path, for a missing or unsupported input.
+    """
+    from ..data.dataset import ClipShards
+    from ..io.dymesh import load_animation
+
+    try:
+        pattern = re.compile(match, re.IGNORECASE) if match else None
+    except re.error as e:
+        raise MeshflowError(f"invalid --match pattern {match!r} ({e})") from None
+    sources = check_sources(sources)  # every input is checked before the first is read
+    for src in sources:
+        if src.is_dir():
+            shards = ClipShards(src)
+            items = ({"name": shards.index[i]["source"], **shards.read(i)} for i in range(len(shards)))
+        elif src.suffix.lower() in (".glb", ".gltf"):
+            items = _glb_animations(src, fps)
+        else:
+            items = iter([{"name": src.name, **load_animation(src)}])
+        for item in items:
+            if pattern is None or pattern.search(item.get("caption", "")):
+                yield item
+
+
+def evaluate_animations(sources: Sequence[Union[str, Path]], label: Optional[str] = None,
+                        match: Optional[str] = None, progress: Optional[Callable] = None) -> MotionEvaluation:
+    """Metrics of existing animations (``meshflow eval motion ANIM...``); ``label`` applies to all."""
+    if label is not None:
+        check_label(label)
+    out = MotionEvaluation()
+    check_sources(sources)
+    items = load_animations(sources, match=match)
+    for item in (progress(items) if progress is not None else items):
+        row = {"name": item["name"], "prompt": item.get("caption", ""), "label": label,
+               "vertices": int(item["vertices"].shape[1]), "frames": int(item["vertices"].shape[0])}
+        row.update(evaluate_frames(item["vertices"], item["faces"], label))
+        out.rows.append(row)
+    if not out.rows:
+        raise MeshflowError(f"{', '.join(map(str, sources))}: no animation" + (f" whose caption matches {match!r}"
+                                                                             if match else ""))
+    return out
+
+
+def check_label(label: str) -> None:
+    from ..data.motions import LABELS
+
+    if label not in LABELS:
+        raise MeshflowError(f"unknown motion label {label!r} (expected one of {', '.join(LABELS)})")
+
+
+def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[PromptCase]] = PROCEDURAL,
+                          seeds: Sequence[int] = (0,), steps: Optional[int] = None,
+                          guidance: Optional[float] = None, tokens: Optional[int] = None,
+                          progress: Optional[Callable] = None) -> MotionEvaluation:
+    r"""Animates every mesh with every prompt and seed, one animation per call, and evaluates it.
+
+    Args:
+        pipe (AnimationPipeline): the model.
+        meshes: mesh files or :class:`~meshflow.io.MeshFile` objects.
+        prompts: :data:`PROCEDURAL` (every motion label, phrased for each mesh by the
+            procedural generator; adherence is checked) or a list of :class:`PromptCase`.
+        seeds: sampling seeds (also the seed of the procedural captions).
+        steps, guidance, tokens: as in :class:`~meshflow.pipeline.AnimationPipeline`.
+        progress (callable, optional): wraps the iterable of jobs (e.g. ``tqdm``).
+
+    Returns:
+        :class:`MotionEvaluation` whose rows also hold ``seconds`` (the pipeline call)
+        and ``timings`` per stage.
+    """
+    from ..io.mesh import read_mesh
+
+    meshes = [m if hasattr(m, "vertices") else read_mesh(m) for m in meshes]
+    jobs = []
+    for mesh in meshes:
+        for seed in seeds:
+            cases = procedural_prompts(mesh, seed=seed) if prompts == PROCEDURAL else list(prompts)
+            jobs += [(mesh, case, seed) for case in cases]
+    out = MotionEvaluation()
+    for mesh, case, seed in (progress(jobs) if progress is not None else jobs):
+        start = time.perf_counter()
+        anim = pipe(mesh, case.prompt, steps=steps, guidance=guidance, seed=seed, tokens=tokens)
+        seconds = time.perf_counter() - start
+        frames = np.asarray(anim.vertices)
+        row = {"name": Path(mesh.path).name, "prompt": case.prompt, "label": case.label, "seed": seed,
+               "vertices": int(frames.shape[1]), "frames": int(frames.shape[0])}
+        row.update(evaluate_frames(frames, mesh.faces, case.label))
+        row.update(seconds=seconds, timings={k: float(v) for k, v in anim.timings.items()})
+        out.rows.append(row)
+    return out
+
+
+def format_table(evaluation: MotionEvaluation, width: int = 44) -> str:
+    """The rows as an aligned text table, then the summary lines."""
+    lines = [f"{'animation':<28} {'prompt':<{width}} {'label':<15} {'ok':<3} {'edge':>7} {'smooth':>7} "
+             f"{'motion':>7} {'s':>6}"]
+    for r in evaluation.rows:
+        prompt = r["prompt"] if len(r["prompt"]) <= width else r["prompt"][:width - 3] + "..."
+        ok = "-" if r.get("ok") is None else ("yes" if r["ok"] else "no")
+        secs = f"{r['seconds']:6.2f}" if r.get("seconds") is not None else f"{'-':>6}"
+        lines.append(f"{r['name'][:28]:<28} {prompt:<{width}} {(r.get('label') or '-'):<15} {ok:<3} "
+                     f"{r['edge_change']:7.4f} {r['smoothness']:7.4f} {r['motion']:7.4f} {secs}")
+    s = evaluation.summary()
+    lines.append("")
+    lines.append(f"{s['num_animations']} animations: edge-length change {s['edge_change']:.4f}, smoothness "
+                 f"{s['smoothness']:.4f}, motion {s['motion']:.4f} (normalised units)")
+    if s["adherence"] is not None:
+        per = ", ".join(f"{k} {v:.2f}" for k, v in s["adherence_by_label"].items())
+        lines.append(f"prompt adherence {s['adherence']:.3f} ({per})")
+    if s["seconds_per_animation"] is not None:
+        stages = ", ".join(f"{k} {v:.2f} s" for k, v in s["seconds_per_stage"].items())
+        lines.append(f"time per animation {s['seconds_per_animation']:.2f} s ({stages})")
+    return "\n".join(lines)
