@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 import time
 import warnings
 from collections import Counter
@@ -407,7 +408,9 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
             results = pool.imap(_worker, tasks, chunksize=1)  # ordered: the output does not depend on timing
         else:
             results = map(_worker, tasks)
-        bar = tqdm(results, total=len(tasks), unit="file", disable=not progress, desc="building clips")
+        # In a log file (no terminal) a line every 30 s, not one per file.
+        bar = tqdm(results, total=len(tasks), unit="file", disable=not progress, desc="building clips",
+                   mininterval=0.1 if sys.stderr.isatty() else 30.0)
         for path, (records, skipped, problem) in bar:
             if problem is not None:
                 failed_files[problem[0]] += 1
@@ -421,7 +424,7 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
                 skipped_windows[reason] += 1
                 if len(examples) < 100:
                     examples.append({"source": source, "reason": reason})
-            bar.set_postfix(clips=writer.count + len(writer.pending))
+            bar.set_postfix(clips=writer.count + len(writer.pending), refresh=False)
     finally:
         if pool is not None:
             pool.terminate()
