@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the bundled starter model (meshflow/pretrained/starter) on a CPU, in about an hour:
+# Reproduces the bundled starter model (meshflow/pretrained/starter) on a 2-core CPU in about two hours:
 #   bash scripts/train_starter.sh [SHARED_DIR] [WORK_DIR]
 # SHARED_DIR holds data/quaternius (default ../shared); WORK_DIR receives clips and runs (default ./work).
 set -euo pipefail
@@ -29,6 +29,15 @@ src, dst = sys.argv[1], sys.argv[2]
 config = load_model_config(src)
 extras = {k: v for k, v in config.items() if k not in ("format", "version", "components")}
 states = {name: load_file(f"{src}/{name}.safetensors") for name in ("vae", "mmdit")}
+from pathlib import Path
+card = Path(dst, "MODEL_CARD.md")
+card_text = card.read_text() if card.is_file() else None  # save_model_dir replaces the folder as a whole
 save_model_dir(dst, config["components"], states, extras=extras, dtype=torch.float16)
+if card_text is not None:
+    card.write_text(card_text)
 print("bundled", dst)
 PYEOF
+
+# 4. the evaluation report next to it (REPORT.md, metrics.json, preview GIFs)
+"$PY" "$ROOT/scripts/eval_report.py" --model "$ROOT/meshflow/pretrained/starter" --shared "$SHARED" \
+    --work "$WORK/eval" -o "$ROOT/meshflow/pretrained/starter/eval"

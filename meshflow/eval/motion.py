@@ -105,10 +105,11 @@ def read_prompts(path) -> List[PromptCase]:
 
 
 def procedural_prompts(mesh, labels: Optional[Sequence[str]] = None, seed: int = 0) -> List[PromptCase]:
-    """One caption per motion label, phrased as the procedural generator phrases it for this mesh."""
+    """One caption per motion label, phrased as the procedural generator phrases it for this
+    :class:`~meshflow.io.MeshFile` (its file name names the object)."""
     from ..data.motions import LABELS, make_motion
 
-    name = Path(mesh.path).stem.lower() if getattr(mesh, "path", None) else "object"
+    name = Path(mesh.path).stem.lower()
     return [PromptCase(make_motion(mesh.vertices, mesh.faces, label=label, rng=seed, name=name).caption, label)
             for label in (labels or LABELS)]
 
@@ -204,7 +205,7 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
 
     Args:
         pipe (AnimationPipeline): the model.
-        meshes: mesh files or :class:`~meshflow.io.MeshFile` objects.
+        meshes: mesh files, :class:`~meshflow.io.MeshFile` or ``trimesh.Trimesh`` objects.
         prompts: :data:`PROCEDURAL` (every motion label, phrased for each mesh by the
             procedural generator; adherence is checked) or a list of :class:`PromptCase`.
         seeds: sampling seeds (also the seed of the procedural captions).
@@ -215,9 +216,9 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
         :class:`MotionEvaluation` whose rows also hold ``seconds`` (the pipeline call)
         and ``timings`` per stage.
     """
-    from ..io.mesh import read_mesh
+    from ..pipeline import as_mesh_file
 
-    meshes = [m if hasattr(m, "vertices") else read_mesh(m) for m in meshes]
+    meshes = [as_mesh_file(m) for m in meshes]  # every mesh is read (and checked) before any work
     jobs = []
     for mesh in meshes:
         for seed in seeds:
