@@ -538,8 +538,9 @@ def load_vae(directory, device="cpu") -> DyMeshVAE:
 
 # --------------------------------------------------------------- round trip ---
 def reconstruct(model: DyMeshVAE, vertices, faces, num_tokens: Optional[int] = None, weld: bool = True,
-                device=None) -> Tuple["np.ndarray", float, int]:
-    r"""VAE round trip of an animation with the posterior mean.
+                device=None, sample_posterior: bool = False,
+                generator: Optional[torch.Generator] = None) -> Tuple["np.ndarray", float, int]:
+    r"""VAE round trip of an animation with the posterior mean (or a posterior sample).
 
     The sequence is normalised the original way (frame-0 bounding-box centre,
     frame-0 max abs coordinate), vertices at identical frame-0 positions are
@@ -553,6 +554,8 @@ def reconstruct(model: DyMeshVAE, vertices, faces, num_tokens: Optional[int] = N
         num_tokens: K (default: :meth:`DyMeshVAE.num_tokens` of the welded mesh).
         weld: merge vertices at identical frame-0 positions. (default: ``True``)
         device: where to run (default: the model's device).
+        sample_posterior: decode a posterior sample instead of the mean. (default: ``False``)
+        generator: for the posterior sample.
 
     Returns:
         ``(reconstruction (T, N, 3) in the input's units, mean per-vertex Euclidean
@@ -577,7 +580,7 @@ def reconstruct(model: DyMeshVAE, vertices, faces, num_tokens: Optional[int] = N
     K = num_tokens if num_tokens is not None else model.num_tokens(data.num_nodes)
     model.eval()
     with torch.no_grad():
-        out = model(data.to(device), num_tokens=K, sample_posterior=False)
+        out = model(data.to(device), num_tokens=K, sample_posterior=sample_posterior, generator=generator)
     recon = out.recon.float().cpu()[data.source_index.cpu()].permute(1, 0, 2).numpy()  # (T, N_file, 3), normalised
     error = float(np.linalg.norm(recon - normalised, axis=-1).mean())
     return recon * scale + center, error, K
