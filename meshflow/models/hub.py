@@ -82,6 +82,21 @@ def save_model_dir(
     return directory
 
 
+def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], what: str) -> None:
+    """Loads ``state`` into ``model`` when every key and shape matches; else a
+    :class:`CheckpointError` that names ``what`` and the first mismatches."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{what}: keys do not match {type(model).__name__} (missing: {missing[:5]}, "
+                              f"unexpected: {unexpected[:5]})")
+    for k, v in state.items():
+        if own[k].shape != v.shape:
+            raise CheckpointError(f"{what}: expected '{k}' of shape {tuple(own[k].shape)} (got {tuple(v.shape)})")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
 def load_model_config(directory) -> dict:
     """Reads and checks DIR/config.json."""
     directory = Path(directory)

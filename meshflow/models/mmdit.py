@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from .hub import load_strict
 from .keymap import KeyMap
 
 
@@ -313,20 +314,8 @@ def load_original_mmdit(state_dict: Mapping[str, Tensor], rf_config: Mapping) ->
     model = MMDiT(**asdict(config))
     if weights:
         model = model.to(next(iter(weights.values())).dtype)  # before loading, so float64 stays float64
-    _load_strict(model, weights, "original MMDiT checkpoint")
+    load_strict(model, weights, "original MMDiT checkpoint")
     return model
-
-
-def _load_strict(model: nn.Module, state: Mapping[str, Tensor], what: str) -> None:
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(f"{what}: keys do not match MMDiT (missing: {missing[:5]}, unexpected: {unexpected[:5]})")
-    for k, v in state.items():
-        if own[k].shape != v.shape:
-            raise CheckpointError(f"{what}: expected '{k}' of shape {tuple(own[k].shape)} (got {tuple(v.shape)})")
-    model.load_state_dict(state)
 
 
 def load_mmdit(model_dir, device="cpu", dtype: Optional[torch.dtype] = None) -> MMDiT:
@@ -339,7 +328,7 @@ def load_mmdit(model_dir, device="cpu", dtype: Optional[torch.dtype] = None) -> 
     if unknown:
         raise CheckpointError(f"{model_dir}: unknown MMDiT config keys {sorted(unknown)}")
     model = MMDiT(**config).to(device=device, dtype=next(iter(state.values())).dtype)
-    _load_strict(model, state, f"{model_dir}/mmdit.safetensors")
+    load_strict(model, state, f"{model_dir}/mmdit.safetensors")
     if dtype is not None:
         model = model.to(dtype)
     return model.eval()

@@ -51,21 +51,11 @@ class TrainState:
 def load_initial_weights(model: torch.nn.Module, directory, component: str) -> torch.nn.Module:
     """Copies the weights of component ``component`` of the model directory ``directory`` into
     ``model`` (fine-tuning: ``init_from=DIR``). Every key and shape must match; the error names
-    the directory and the first mismatches."""
-    from ..models.hub import load_component
+    the directory and the first mismatch."""
+    from ..models.hub import load_component, load_strict
 
     _, state = load_component(directory, component)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
-             if k in own and v.shape != own[k].shape]
-    if missing or unexpected or wrong:
-        raise MeshflowError(
-            f"init_from {directory}: its {component} does not match the configured model "
-            f"(missing: {', '.join(missing[:3]) or 'none'}; unexpected: {', '.join(unexpected[:3]) or 'none'}; "
-            f"shapes: {', '.join(wrong[:3]) or 'ok'})")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    load_strict(model, state, f"init_from {directory} ({component})")
     return model
 
 

@@ -116,5 +116,5 @@ def test_load_initial_weights(tmp_path):
     load_initial_weights(fresh, tmp_path / "model", "vae")
     for k, v in trained.state_dict().items():
         assert torch.equal(fresh.state_dict()[k], v), k
-    with pytest.raises(MeshflowError, match=r"init_from .*model: its vae does not match .*shapes: "):
+    with pytest.raises(MeshflowError, match=r"init_from .*model \(vae\): expected .* of shape"):
         load_initial_weights(DyMeshVAE(**{**small, "dim": 48, "dim_head": 24}), tmp_path / "model", "vae")
