@@ -431,7 +431,9 @@ def _add_eval(sub) -> None:
 def _eval_progress(desc: str, quiet: bool):
     from tqdm import tqdm
 
-    return lambda it: tqdm(it, desc=desc, file=sys.stderr, disable=quiet, leave=False, mininterval=1.0)
+    from .progress import min_interval
+
+    return lambda it: tqdm(it, desc=desc, file=sys.stderr, disable=quiet, leave=False, mininterval=min_interval())
 
 
 def _run_eval_vae(args) -> int:

@@ -1,11 +1,13 @@
 """Animates static meshes with labelled procedural motions, for training and evaluation.
 
-    python scripts/make_procedural.py MESH_OR_DIR... -o procedural/ [--per-label 2] [--seed 0]
+    python scripts/make_procedural.py MESH_OR_DIR... -o procedural/ [--per-label 2] [--seed 0] [--random-meshes N]
 
 Every mesh (any format ``meshflow.io.read_mesh`` takes; an animated glTF gives its
 rest pose) gets ``--per-label`` random variants of every motion label
 (``meshflow.data.motions.LABELS``), written as npz animations (``vertices``
 (T, N, 3), ``faces``, ``caption``) that ``meshflow data build`` turns into clips.
+``--random-meshes N`` adds N random primitive assemblies
+(``meshflow.data.examples.random_assembly``, written to ``OUTPUT/meshes/``) for shape diversity.
 """
 import argparse
 import re
@@ -36,16 +38,28 @@ def object_word(path: Path) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("sources", nargs="+")
+    ap.add_argument("sources", nargs="*")
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--per-label", type=int, default=2)
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--random-meshes", type=int, default=0, metavar="N")
     args = ap.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     files = list(mesh_files(args.sources))
+    if args.random_meshes:
+        from meshflow.data.examples import random_assembly
+
+        nouns = ("toy", "creature", "figure", "statue", "gadget", "critter", "totem", "lamp", "tower", "sculpture")
+        (out / "meshes").mkdir(exist_ok=True)
+        for i in range(args.random_meshes):
+            path = out / "meshes" / f"{nouns[i % len(nouns)]}_{i:04d}.glb"
+            random_assembly(args.seed * 100003 + i).export(path)
+            files.append(path)
+    if not files:
+        ap.error("give meshes or --random-meshes N")
     written = 0
     for path in tqdm(files, desc="procedural motions"):
         try:

@@ -31,7 +31,6 @@ import json
 import multiprocessing
 import os
 import re
-import sys
 import time
 import warnings
 from collections import Counter
@@ -384,6 +383,8 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
     """
     from tqdm.auto import tqdm
 
+    from ..progress import min_interval
+
     if frames < 2:
         raise ValueError(f"Expected 'frames' >= 2 (got {frames})")
     if over_limit not in ("skip", "simplify"):
@@ -408,9 +409,8 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
             results = pool.imap(_worker, tasks, chunksize=1)  # ordered: the output does not depend on timing
         else:
             results = map(_worker, tasks)
-        # In a log file (no terminal) a line every 30 s, not one per file.
         bar = tqdm(results, total=len(tasks), unit="file", disable=not progress, desc="building clips",
-                   mininterval=0.1 if sys.stderr.isatty() else 30.0)
+                   mininterval=min_interval())
         for path, (records, skipped, problem) in bar:
             if problem is not None:
                 failed_files[problem[0]] += 1

@@ -148,6 +148,30 @@ def robot() -> trimesh.Scene:
     return _scene(parts)
 
 
+def random_assembly(seed: int) -> trimesh.Scene:
+    """A random toy-like object of 3 to 7 primitives (spheres, boxes, cylinders, cones) joined to a
+    body at random places, sizes and angles, standing on y = 0: diverse shapes for procedural
+    training data (``scripts/make_procedural.py --random-meshes``)."""
+    rng = np.random.default_rng(seed)
+    box = trimesh.creation.box(extents=(1.0, 1.0, 1.0)).subdivide().subdivide()
+    shapes = [trimesh.creation.icosphere(subdivisions=2), box, _cylinder(0.5, 1.0, 12), _cone(0.5, 1.0, 12)]
+    parts = {}
+    body_size = rng.uniform(0.3, 0.6, 3)
+    for k in range(int(rng.integers(3, 8))):
+        shape = shapes[0 if k == 0 else int(rng.integers(len(shapes)))]
+        size = body_size if k == 0 else rng.uniform(0.08, 0.45, 3)
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction) + 1e-12
+        at = np.zeros(3) if k == 0 else direction * body_size / 2
+        axis = rng.normal(size=3)
+        rgba = (*rng.uniform(0.2, 0.9, 3), 1.0)
+        parts[f"part_{k}"] = _part(shape, rgba, _tf(at, size, rotate=(axis, float(rng.uniform(0, 180)))))
+    scene = _scene(parts)
+    low = scene.bounds[0][1]
+    scene.apply_translation([0.0, -low, 0.0])
+    return scene
+
+
 #: meshes written to graphs/examples/ (and used for procedural training data).
 EXAMPLES: Dict[str, Callable[[], trimesh.Scene]] = {"quadruped": quadruped, "fish": fish, "plant": plant}
 #: meshes written to graphs/eval/, never used in training: unseen meshes for prompt adherence.

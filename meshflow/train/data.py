@@ -142,6 +142,8 @@ def cache_latents(vae_dir, data_root, out_dir, num_tokens: int = 512, frames: in
     from torch_geometric.loader import DataLoader
     from tqdm.auto import tqdm
 
+    from ..progress import min_interval
+
     from ..models.dymesh_vae import load_vae
 
     vae = load_vae(vae_dir, device=device)
@@ -151,7 +153,8 @@ def cache_latents(vae_dir, data_root, out_dir, num_tokens: int = 512, frames: in
         raise MeshflowError(f"{data_root}: is already a latent cache")
     L = vae.config.latent_dim
     shape, mean, logvar, captions = [], [], [], []
-    for batch in tqdm(DataLoader(ds, batch_size=batch_size), desc="encode clips", disable=not progress):
+    for batch in tqdm(DataLoader(ds, batch_size=batch_size), desc="encode clips", disable=not progress,
+                      mininterval=min_interval()):
         batch = batch.to(device)
         z, post = vae.encode(batch, num_tokens=num_tokens, sample_posterior=False)
         shape.append(z[..., :L].cpu())

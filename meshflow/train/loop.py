@@ -165,6 +165,8 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
     from tqdm.auto import tqdm
 
+    from ..progress import min_interval
+
     cfg = task.cfg
     loop = cfg.train
     output_dir = Path(cfg.output_dir)
@@ -201,7 +203,7 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     accelerator.init_trackers(cfg.name, config=flat_dict(to_container(cfg)))
 
     bar = tqdm(total=loop.max_steps, initial=state.step, disable=not (progress and accelerator.is_local_main_process),
-               desc=f"train {cfg.name}", dynamic_ncols=True)
+               desc=f"train {cfg.name}", dynamic_ncols=True, mininterval=min_interval())
     last_loss, val_metrics, t0, steps0 = float("nan"), {}, time.perf_counter(), state.step
     model.train()
     while state.step < loop.max_steps:
