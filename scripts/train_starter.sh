@@ -20,8 +20,17 @@ mkdir -p "$WORK"
 "$MF" train flow --config "$ROOT/configs/flow/starter.yaml" data.root="$WORK/latents" latent_cache="$WORK/latents" \
     vae="$WORK/runs/vae-starter/model" output_dir="$WORK/runs/flow-starter" --no-progress
 
+# 2b. fine-tune the flow with procedural motions on 200 random primitive assemblies added (shape diversity
+#     for meshes it never saw); the VAE stays as it is
+"$PY" "$ROOT/scripts/make_procedural.py" -o "$WORK/procedural-random" --random-meshes 200 --per-label 1
+"$MF" data build "$SHARED/data/quaternius" "$WORK/procedural" "$WORK/procedural-random" -o "$WORK/clips-random" --frames 16
+"$MF" train cache-latents --vae "$WORK/runs/vae-starter/model" --data "$WORK/clips-random" -o "$WORK/latents-random" --tokens 128
+"$MF" train flow --config "$ROOT/configs/flow/starter.yaml" data.root="$WORK/latents-random" latent_cache="$WORK/latents-random" \
+    vae="$WORK/runs/vae-starter/model" output_dir="$WORK/runs/flow-starter-ft" init_from="$WORK/runs/flow-starter/model" \
+    train.max_steps=5000 optim.lr=2.0e-4 optim.warmup_steps=100 train.val_every=2500 --no-progress
+
 # 3. bundle it (float16 weights)
-"$PY" - "$WORK/runs/flow-starter/model" "$ROOT/meshflow/pretrained/starter" <<'PYEOF'
+"$PY" - "$WORK/runs/flow-starter-ft/model" "$ROOT/meshflow/pretrained/starter" <<'PYEOF'
 import sys, torch
 from safetensors.torch import load_file
 from meshflow.models.hub import load_model_config, save_model_dir
