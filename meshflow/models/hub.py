@@ -89,7 +89,7 @@ def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], what: str) 
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        raise CheckpointError(f"{what}: keys do not match {type(model).__name__} (missing: {missing[:5]}, "
+        raise CheckpointError(f"{what}: the weights do not fit {type(model).__name__} (missing: {missing[:5]}, "
                               f"unexpected: {unexpected[:5]})")
     for k, v in state.items():
         if own[k].shape != v.shape:

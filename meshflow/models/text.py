@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, MeshflowError
+from .hub import load_strict
 
 CLIP_WEIGHTS_ENV = "MESHFLOW_CLIP_WEIGHTS"
 
@@ -446,17 +447,7 @@ class CLIPTextEncoder(TextEncoder):
         self.tower = TextTransformer(context_length=context_length, vocab_size=vocab_size, width=width, heads=heads,
                                      layers=layers, output_dim=width, act_layer=QuickGELU, output_tokens=True)
         self.tower.text_projection = None  # only the tokens are used
-        own = self.tower.state_dict()
-        missing = sorted(set(own) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(own))
-        if missing or unexpected:
-            raise CheckpointError(f"CLIP text weights do not fit the text tower (missing: {missing[:4]}, "
-                                  f"unexpected: {unexpected[:4]})")
-        for k, v in state_dict.items():
-            if own[k].shape != v.shape:
-                raise CheckpointError(f"CLIP text weights: expected '{k}' of shape {tuple(own[k].shape)} "
-                                      f"(got {tuple(v.shape)}); width={width}, layers={layers} expected")
-        self.tower.load_state_dict({k: v.float() for k, v in state_dict.items()})
+        load_strict(self.tower, state_dict, f"CLIP text weights (a tower of width {width}, {layers} layers)")
         self.tower.eval()
 
     @classmethod
