@@ -79,7 +79,6 @@ def main():
     from meshflow.io import read_mesh
     from meshflow.pipeline import AnimationPipeline
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     shared, work, out = Path(args.shared), Path(args.work), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -174,7 +173,7 @@ def main():
                                                   "shape_rows": generated.rows}, indent=1))
 
     # the report
-    v512, vdef, a, s = vae_rows["K=512"], vae_rows["default K"], metrics["adherence"], metrics["shape"]
+    v512, a, s = vae_rows["K=512"], metrics["adherence"], metrics["shape"]
     lines = [f"# Evaluation of `{Path(pipe.model_dir).name}`", "",
              f"Written by `scripts/eval_report.py` on {time.strftime('%Y-%m-%d')} ({metrics['machine']}); "
              f"{args.steps} sampling steps, {args.seeds} seeds. Raw numbers: `metrics.json`.", "",

@@ -39,6 +39,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from ..errors import MeshflowError
+from ..io.dymesh import ANIMATION_SUFFIXES
 from .graph import drop_degenerate_faces, edge_index_from_faces, mesh_graph, normalization
 
 OVER_LIMIT = ("simplify", "skip", "error")
@@ -479,7 +480,7 @@ class AnimationFileDataset(Dataset):
             batch ``None``, so prefer ``"simplify"`` here).
     """
 
-    SUFFIXES = (".npz", ".bin", ".pkl", ".pickle")
+    SUFFIXES = ANIMATION_SUFFIXES
 
     def __init__(self, sources, frames: int = 16, window: str = "start", transform: Optional[Callable] = None,
                  max_vertices: Optional[int] = None, over_limit: str = "simplify"):

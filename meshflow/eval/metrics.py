@@ -26,13 +26,10 @@ from torch import Tensor
 
 
 def frame0_scale(frames: np.ndarray) -> float:
-    """The original's normalisation scale of frame 0 (see the module docstring); 1 for a point."""
-    v0 = np.asarray(frames[0], dtype=np.float64)
-    if v0.size == 0:
-        return 1.0
-    center = (v0.max(axis=0) + v0.min(axis=0)) / 2
-    s = float(np.abs(v0 - center).max())
-    return s if s > 0 else 1.0
+    """The original's normalisation scale of frame 0 (:func:`meshflow.data.graph.normalization`; 1 for a point)."""
+    from ..data.graph import normalization
+
+    return float(normalization(torch.as_tensor(np.asarray(frames[0], dtype=np.float64)))[1])
 
 
 def mesh_edges(faces: np.ndarray) -> np.ndarray:

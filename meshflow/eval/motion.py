@@ -22,6 +22,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import MeshflowError
+from ..io.dymesh import ANIMATION_SUFFIXES
 from .metrics import motion_metrics, summarize
 
 PROCEDURAL = "procedural"
@@ -136,7 +137,7 @@ def check_sources(sources: Sequence[Union[str, Path]]) -> List[Path]:
         if src.is_dir():
             if not (src / "index.jsonl").is_file():
                 raise MeshflowError(f"{src}: not a clip folder (no index.jsonl; build one with `meshflow data build`)")
-        elif src.suffix.lower() not in (".glb", ".gltf", ".npz", ".bin", ".pkl", ".pickle"):
+        elif src.suffix.lower() not in (".glb", ".gltf") + ANIMATION_SUFFIXES:
             raise MeshflowError(f"{src}: not an animation (expected a clip folder, .npz, .bin, .pkl, .glb or .gltf)")
     return paths
 
@@ -150,14 +151,18 @@ def load_animations(sources: Sequence[Union[str, Path]], match: Optional[str] = 
     Raises:
         MeshflowError: naming the path, for a missing or unsupported input.
     """
-    from ..data.dataset import ClipShards
-    from ..io.dymesh import load_animation
-
     try:
         pattern = re.compile(match, re.IGNORECASE) if match else None
     except re.error as e:
         raise MeshflowError(f"invalid --match pattern {match!r} ({e})") from None
-    sources = check_sources(sources)  # every input is checked before the first is read
+    # Checked here, when called, not when the first item is drawn: errors come before any progress bar.
+    return _iter_animations(check_sources(sources), pattern, fps)
+
+
+def _iter_animations(sources: List[Path], pattern, fps: float) -> Iterator[Dict]:
+    from ..data.dataset import ClipShards
+    from ..io.dymesh import load_animation
+
     for src in sources:
         if src.is_dir():
             shards = ClipShards(src)
@@ -177,7 +182,6 @@ def evaluate_animations(sources: Sequence[Union[str, Path]], label: Optional[str
     if label is not None:
         check_label(label)
     out = MotionEvaluation()
-    check_sources(sources)
     items = load_animations(sources, match=match)
     for item in (progress(items) if progress is not None else items):
         row = {"name": item["name"], "prompt": item.get("caption", ""), "label": label,

@@ -16,9 +16,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import torch
 
 from ..errors import MeshflowError
+from ..io.dymesh import ANIMATION_SUFFIXES
 from .metrics import per_graph_mean, per_vertex_error, summarize
-
-ANIMATION_SUFFIXES = (".npz", ".bin", ".pkl", ".pickle")
 
 
 def open_eval_clips(sources: Union[str, Path, Sequence[Union[str, Path]]], frames: int):

@@ -33,6 +33,8 @@ from ..errors import MeshFileError
 
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle")
 NPZ_SUFFIXES = (".npz",)
+#: every suffix :func:`load_animation` reads.
+ANIMATION_SUFFIXES = NPZ_SUFFIXES + PICKLE_SUFFIXES
 
 
 class AnimationFileError(MeshFileError):
