@@ -2,14 +2,14 @@
 
 Data flow: ``io`` (files) -> ``data`` (mesh graphs, datasets) -> ``nn`` (layers)
 -> ``models`` (DyMeshVAE, MMDiT, text encoders) -> ``flow`` (rectified flow)
--> ``train`` -> ``pipeline`` -> ``cli``.
+-> ``train`` -> ``pipeline`` -> ``commands`` (the command line).
 """
 from importlib import import_module
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _LAZY = {
-    "load_mesh": "meshflow.io",
+    "load_mesh": "meshflow.data.graph",
     "read_mesh": "meshflow.io",
     "mesh_graph": "meshflow.data",
     "MeshflowError": "meshflow.errors",

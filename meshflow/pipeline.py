@@ -28,16 +28,26 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import CheckpointError, MeshflowError
+from .data.graph import file_graph
+from .errors import CheckpointError, MeshflowError, check_finite, check_integer
+from .flow import LatentFactors, destandardize, sample, standardize
+from .io.animation import Animation
 from .io.mesh import MeshFile, MeshPart, read_mesh
+from .models.dymesh_vae import DyMeshVAE
+from .models.hub import load_model_config
+from .models.mmdit import MMDiT
+from .models.text import load_text_encoder
+
+if TYPE_CHECKING:
+    import trimesh  # noqa: F401
 
 MODEL_ENV = "MESHFLOW_MODEL"
 # The model shipped inside the package (see its MODEL_CARD.md); used when no directory is given.
@@ -49,110 +59,7 @@ def default_model_dir() -> Optional[Path]:
     if os.environ.get(MODEL_ENV):
         return Path(os.environ[MODEL_ENV])
     return BUNDLED_MODEL if (BUNDLED_MODEL / "config.json").is_file() else None
-MeshInput = Union[str, os.PathLike, MeshFile, "trimesh.Trimesh"]  # noqa: F821
-
-
-# ------------------------------------------------------------- animation ---
-@dataclass
-class Animation:
-    """The result of :class:`AnimationPipeline` for one mesh and one prompt.
-
-    Attributes:
-        mesh: the input scene (parts with their UVs and materials).
-        vertices: (T, N_file, 3) float32 world-space position of every file vertex per frame.
-        prompt: the text prompt ("" = unconditional).
-        fps: playback rate used when saving. (default: 24)
-        seed: the seed of the sampling noise (recorded even when it was drawn at random).
-        tokens: number of latent tokens K.
-        welded_vertices: vertices of the graph the model saw.
-        device: where the models ran.
-        timings: seconds per stage (``read``, ``text``, ``encode``, ``sample``, ``decode``);
-            stages shared by a batch are counted in full for each of its animations.
-        notes: remarks for the user (point cloud, unconditional, loop).
-        loop: whether :meth:`looped` made the end blend into the start.
-    """
-
-    mesh: MeshFile
-    vertices: np.ndarray
-    prompt: str
-    fps: float = 24.0
-    seed: Optional[int] = None
-    tokens: int = 0
-    welded_vertices: int = 0
-    device: str = "cpu"
-    timings: Dict[str, float] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
-    loop: bool = False
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.vertices.shape[0])
-
-    @property
-    def num_vertices(self) -> int:
-        return int(self.vertices.shape[1])
-
-    @property
-    def faces(self) -> np.ndarray:
-        return self.mesh.faces
-
-    @property
-    def displacements(self) -> np.ndarray:
-        """(T, N_file, 3) motion relative to the input positions."""
-        return self.vertices - self.mesh.vertices[None]
-
-    def looped(self, blend: Optional[int] = None) -> "Animation":
-        """A copy whose last ``blend`` frames ease into frame 0, so the clip repeats without a jump.
-
-        See :func:`loop_frames`; saved as glTF, the clip also gets a closing keyframe equal to frame 0.
-        """
-        vertices, blend = loop_frames(self.vertices, blend)
-        note = (f"loop: blended the last {blend} of {self.num_frames} frames into the first; "
-                "the clip repeats without a jump")
-        return replace(self, vertices=vertices, loop=True, notes=self.notes + [note])
-
-    def save(self, path, fps: Optional[float] = None, normals: bool = True) -> Path:
-        """Writes ``.glb``/``.gltf`` (morph targets on the input scene), ``.npz``, or an OBJ sequence
-        (a path ending in ``/``); see :func:`meshflow.io.export.save_animation`."""
-        from .io.export import save_animation
-
-        return save_animation(path, self.mesh, self.vertices, fps=fps or self.fps, loop=self.loop,
-                              prompt=self.prompt, normals=normals)
-
-    def __repr__(self) -> str:
-        return (f"Animation(frames={self.num_frames}, vertices={self.num_vertices}, tokens={self.tokens}, "
-                f"prompt={self.prompt!r})")
-
-
-def loop_frames(vertices: np.ndarray, blend: Optional[int] = None):
-    r"""Eases the last ``blend`` frames towards frame 0 so that a repeating clip has no jump.
-
-    .. math::
-        V'_{T-b+i} = (1 - w_i) V_{T-b+i} + w_i V_0, \qquad
-        w_i = \operatorname{smoothstep}\big(\tfrac{i + 1}{b + 1}\big), \quad i < b
-
-    Frame 0 and the frames before the blend are unchanged; the step from the
-    last frame back to frame 0 shrinks to :math:`1 - w_{b-1}` of what it was.
-
-    Args:
-        vertices: (T, N, 3) positions.
-        blend: frames to blend (default: a quarter of the clip, at least 2, at most T - 1).
-
-    Returns:
-        ``(vertices (T, N, 3), blend)``.
-    """
-    v = np.asarray(vertices, dtype=np.float32)
-    T = v.shape[0]
-    if T < 3:
-        return v.copy(), 0
-    blend = max(2, T // 4) if blend is None else int(blend)
-    blend = min(max(blend, 0), T - 1)
-    out = v.copy()
-    for i in range(blend):
-        x = (i + 1) / (blend + 1)
-        w = np.float32(x * x * (3 - 2 * x))
-        out[T - blend + i] = (1 - w) * v[T - blend + i] + w * v[0]
-    return out, blend
+MeshInput = Union[str, os.PathLike, MeshFile, "trimesh.Trimesh"]  # noqa: F821 (a trimesh mesh, imported lazily)
 
 
 def resample_frames(vertices: Tensor, frames: int) -> Tensor:
@@ -168,23 +75,53 @@ def resample_frames(vertices: Tensor, frames: int) -> Tensor:
     return vertices[:, lo] * (1 - w) + vertices[:, lo + 1] * w
 
 
+# -------------------------------------------------------------- sampling ---
+SOLVERS = ("midpoint", "euler")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """The defaults of :meth:`AnimationPipeline.__call__`, the one place each is set.
+
+    A model directory's ``flow`` section (config.json) overrides ``steps``, ``guidance``
+    and ``solver`` (:attr:`AnimationPipeline.sampling`); the command line leaves what it
+    is not given to these.
+    """
+
+    steps: int = 64  # grid points of the ODE solve on [0, 1]: the original's
+    guidance: float = 3.0  # classifier-free guidance scale: the original's
+    solver: str = "midpoint"  # the original's; "euler" costs half the model calls
+    fps: float = 24.0  # playback rate recorded in the animations
+
+    @classmethod
+    def from_flow(cls, flow: Optional[dict] = None) -> "SamplingConfig":
+        """The defaults with a model directory's ``flow`` section applied (its other keys ignored)."""
+        flow = flow or {}
+        return cls(**{k: flow[k] for k in ("steps", "guidance", "solver") if flow.get(k) is not None})
+
+
 # ---------------------------------------------------------------- device ---
 def resolve_device(device=None) -> torch.device:
-    """``None`` -> CUDA when available, else CPU; a CUDA device that is not there is an error."""
+    """The one device policy: ``None`` or ``"auto"`` -> CUDA when available, else CPU;
+    ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as given, where a CUDA device that is not there is an error.
+
+    Raises:
+        MeshflowError: an unknown device; CUDA asked for where there is none.
+    """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
-        raise MeshflowError(f"unknown device {device!r} (expected cpu, cuda or cuda:N)") from None
+        raise MeshflowError(f"Expected 'device' to be auto, cpu, cuda or cuda:N (got {device!r})") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise MeshflowError(f"device '{device}' requested but no CUDA GPU is available here "
-                                "(torch.cuda.is_available() is False); use --device cpu")
+            raise MeshflowError(f"Expected a CUDA GPU for device '{device}' (got none: no CUDA GPU is available "
+                                "here; use 'cpu' or 'auto')")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise MeshflowError(f"device '{device}' requested but only {torch.cuda.device_count()} GPU(s) exist")
+            raise MeshflowError(f"Expected 'device' cuda:N with N < {torch.cuda.device_count()} (got '{device}')")
     elif device.type not in ("cpu", "mps"):
-        raise MeshflowError(f"unsupported device '{device}' (expected cpu or cuda)")
+        raise MeshflowError(f"Expected 'device' to be auto, cpu, cuda or cuda:N (got '{device}')")
     return device
 
 
@@ -246,15 +183,16 @@ class AnimationPipeline:
         self.text_encoder = text_encoder.eval()
         self.factors = factors
         self.flow = dict(flow or {})
+        self.sampling = SamplingConfig.from_flow(self.flow)
         self.model_dir = model_dir
         self.device = torch.device(device)
         L = vae.latent_dim
-        if mmdit.input_channels != 2 * L:
-            raise CheckpointError(f"{model_dir or 'model'}: the MMDiT takes {mmdit.input_channels} channels but "
-                                  f"the VAE's latents have {2 * L} (2 x latent_dim {L})")
-        if getattr(mmdit, "text_dim", text_encoder.dim) != text_encoder.dim:
-            raise CheckpointError(f"{model_dir or 'model'}: the MMDiT expects {mmdit.text_dim}-dim text features "
-                                  f"but the text encoder '{text_encoder.name}' gives {text_encoder.dim}")
+        if mmdit.config.input_channels != 2 * L:
+            raise CheckpointError(f"{model_dir or 'model'}: the MMDiT takes {mmdit.config.input_channels} channels "
+                                  f"but the VAE's latents have {2 * L} (2 x latent_dim {L})")
+        if mmdit.config.text_dim != text_encoder.dim:
+            raise CheckpointError(f"{model_dir or 'model'}: the MMDiT expects {mmdit.config.text_dim}-dim text "
+                                  f"features but the text encoder '{text_encoder.name}' gives {text_encoder.dim}")
 
     @classmethod
     def from_pretrained(cls, model_dir=None, device=None, dtype: Optional[torch.dtype] = None,
@@ -273,11 +211,6 @@ class AnimationPipeline:
             MeshflowError: no directory given; CUDA requested where there is none.
             CheckpointError: a missing or incomplete directory.
         """
-        from .flow import LatentFactors
-        from .models.dymesh_vae import load_vae
-        from .models.hub import load_model_config
-        from .models.mmdit import load_mmdit
-        from .models.text import load_text_encoder
 
         model_dir = model_dir or default_model_dir()
         if not model_dir:
@@ -286,7 +219,7 @@ class AnimationPipeline:
                                 f"${MODEL_ENV}")
         model_dir = Path(model_dir)
         device = resolve_device(device)
-        config = load_model_config(model_dir)
+        config = load_model_config(model_dir)  # the one read of config.json: each component gets its part
         components = config.get("components", {})
         missing = [c for c in ("vae", "mmdit", "text_encoder") if c not in components]
         if missing:
@@ -299,9 +232,10 @@ class AnimationPipeline:
             factors = LatentFactors.from_dict(config["factors"])
         except MeshflowError as e:
             raise CheckpointError(f"{model_dir}/config.json: {e}") from None
-        vae = load_vae(model_dir, device=device).to(dtype or torch.float32)
-        mmdit = load_mmdit(model_dir, device=device, dtype=dtype or torch.float32)
-        text_encoder = load_text_encoder(model_dir, clip_weights=clip_weights, device=device)
+        dtype = dtype or torch.float32
+        vae = DyMeshVAE.from_directory(model_dir, "vae", components["vae"], device=device, dtype=dtype)
+        mmdit = MMDiT.from_directory(model_dir, "mmdit", components["mmdit"], device=device, dtype=dtype)
+        text_encoder = load_text_encoder(config, directory=model_dir, clip_weights=clip_weights, device=device)
         return cls(vae, mmdit, text_encoder, factors, flow=config.get("flow"), device=device, model_dir=model_dir)
 
     def to(self, device) -> "AnimationPipeline":
@@ -322,6 +256,51 @@ class AnimationPipeline:
         """Per-token features of the prompts (``TextFeatures``), from the encoder's cache when seen before."""
         return self.text_encoder(list(prompts)).to(self.device, torch.float32)
 
+    def sampling_options(self, steps: Optional[int] = None, guidance: Optional[float] = None,
+                         solver: Optional[str] = None, fps: Optional[float] = None) -> SamplingConfig:
+        """The sampler settings of a call: the values given, :attr:`sampling` for every ``None``."""
+        given = dict(steps=steps, guidance=guidance, solver=solver, fps=fps)
+        return replace(self.sampling, **{k: v for k, v in given.items() if v is not None})
+
+    @staticmethod
+    def check_inputs(mesh=None, prompt=None, *, frames=None, steps=None, guidance=None, seed=None, tokens=None,
+                     fps=None, solver=None, device=None) -> None:
+        """Checks the inputs of :meth:`__call__` before any work; ``None`` (a default) is not checked.
+
+        :meth:`__call__` and the command line both call it, so a bad value reads the same
+        everywhere, e.g. ``Expected 'steps' to be an integer of at least 2 (got 0)``.
+
+        Raises:
+            MeshflowError: a number out of range (``frames``, ``tokens`` >= 1, ``steps`` >= 2,
+                ``seed`` >= 0, a finite ``guidance``, a positive ``fps``), an unknown solver,
+                meshes and prompts that do not pair, an unknown device or CUDA where there is none.
+            TypeError: a prompt that is not a string.
+        """
+        if prompt is not None:
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+            if not all(isinstance(p, str) for p in prompts):
+                raise TypeError(f"Expected 'prompt' to be a string or a list of strings "
+                                f"(got {[type(p).__name__ for p in prompts]})")
+            meshes = [] if mesh is None else list(mesh) if isinstance(mesh, (list, tuple)) else [mesh]
+            if mesh is not None and (not meshes or not prompts):
+                raise MeshflowError(f"Expected at least one mesh and one prompt "
+                                    f"(got {len(meshes)} meshes and {len(prompts)} prompts)")
+            if len(meshes) > 1 and len(prompts) > 1 and len(meshes) != len(prompts):
+                raise MeshflowError(f"Expected one mesh, one prompt, or as many meshes as prompts "
+                                    f"(got {len(meshes)} meshes and {len(prompts)} prompts)")
+        for name, value, minimum in (("frames", frames, 1), ("steps", steps, 2), ("tokens", tokens, 1),
+                                     ("seed", seed, 0)):
+            if value is not None:
+                check_integer(name, value, minimum)
+        if guidance is not None:
+            check_finite("guidance", guidance)
+        if fps is not None:
+            check_finite("fps", fps, positive=True)
+        if solver is not None and solver not in SOLVERS:
+            raise MeshflowError(f"Expected 'solver' to be 'midpoint' or 'euler' (got {solver!r})")
+        if device is not None:
+            resolve_device(device)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -334,7 +313,7 @@ class AnimationPipeline:
         tokens: Optional[int] = None,
         device=None,
         solver: Optional[str] = None,
-        fps: float = 24.0,
+        fps: Optional[float] = None,
         progress: Optional[Callable[[int], Callable[[], None]]] = None,
     ) -> Union[Animation, List[Animation]]:
         r"""Animates meshes from prompts.
@@ -347,15 +326,18 @@ class AnimationPipeline:
             prompt: the text, or a list; ``""`` samples unconditionally.
             frames: frames in the output (default: the VAE's T); other counts are
                 resampled linearly in time.
-            steps: grid points of the ODE sampler. (default: the model's, else 64)
-            guidance: classifier-free guidance scale. (default: the model's, else 3.0)
+            steps: grid points of the ODE sampler, at least 2. (default: the model's, else 64)
+            guidance: classifier-free guidance scale, finite. (default: the model's, else 3.0)
             seed: seed of the sampling noise (default: drawn at random and recorded).
                 Each batch item b uses ``seed + b``.
             tokens: latent tokens K (default: the VAE's inference default for the
                 largest mesh, ``min(max_tokens, max(num_traj, N // 8))``).
             device: run here (moves the models); default: where they are.
-            solver: ``"midpoint"`` (the original) or ``"euler"``.
+            solver: ``"midpoint"`` (the original) or ``"euler"``. (default: the model's, else midpoint)
             fps: playback rate recorded in the animations. (default: 24)
+
+        Defaults come from :attr:`sampling` (:class:`SamplingConfig`); every input is
+        checked by :meth:`check_inputs` before any work.
             progress: ``progress(total_model_calls)`` returns a function called after
                 every MMDiT evaluation (the CLI shows a progress bar with it).
 
@@ -364,30 +346,19 @@ class AnimationPipeline:
         """
         from torch_geometric.data import Batch
 
-        from .flow import destandardize, sample, standardize
 
+        opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps)
+        self.check_inputs(mesh, prompt, frames=frames, steps=opts.steps, guidance=opts.guidance, seed=seed,
+                          tokens=tokens, fps=opts.fps, solver=opts.solver, device=device)
+        steps, guidance, solver, fps = int(opts.steps), float(opts.guidance), opts.solver, float(opts.fps)
         if device is not None:
             self.to(device)
         dev = self.device
-        steps = int(steps if steps is not None else self.flow.get("steps", 64))
-        guidance = float(guidance if guidance is not None else self.flow.get("guidance", 3.0))
-        solver = solver or self.flow.get("solver", "midpoint")
         frames = self.frames if frames is None else int(frames)
-        if frames < 1:
-            raise MeshflowError(f"expected frames >= 1 (got {frames})")
-        if steps < 2:
-            raise MeshflowError(f"expected steps >= 2 (got {steps})")
 
         single = not isinstance(mesh, (list, tuple)) and isinstance(prompt, str)
         meshes = list(mesh) if isinstance(mesh, (list, tuple)) else [mesh]
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        if not meshes or not prompts:
-            raise MeshflowError("expected at least one mesh and one prompt")
-        if not all(isinstance(p, str) for p in prompts):
-            raise TypeError(f"Expected prompts as strings (got {[type(p).__name__ for p in prompts]})")
-        if len(meshes) > 1 and len(prompts) > 1 and len(meshes) != len(prompts):
-            raise MeshflowError(f"expected one mesh, one prompt, or as many meshes as prompts "
-                                f"(got {len(meshes)} meshes and {len(prompts)} prompts)")
         B = max(len(meshes), len(prompts))
         mesh_of = [0] * B if len(meshes) == 1 else list(range(B))
         prompts = prompts * B if len(prompts) == 1 else prompts
@@ -398,7 +369,7 @@ class AnimationPipeline:
         # 1. Meshes -> welded, normalised graphs.
         start = time.perf_counter()
         files = [as_mesh_file(m) for m in meshes]
-        graphs = [f.graph(normalize=True) for f in files]
+        graphs = [file_graph(f, normalize=True) for f in files]
         timings["read"] = time.perf_counter() - start
 
         # 2. Prompts -> per-token features (cached by the encoder).
@@ -411,8 +382,6 @@ class AnimationPipeline:
         start = time.perf_counter()
         batch = Batch.from_data_list([g.clone() for g in graphs]).to(dev)
         K = int(tokens) if tokens is not None else self.vae.num_tokens(max(g.num_nodes for g in graphs))
-        if K < 1:
-            raise MeshflowError(f"expected tokens >= 1 (got {K})")
         vertex_embed = self.vae.embed_vertices(batch)  # (sum N, C)
         latents, _ = self.vae.encode(batch, num_tokens=K, sample_posterior=False, vertex_embed=vertex_embed)
         L = self.vae.latent_dim
@@ -458,10 +427,13 @@ class AnimationPipeline:
                 notes.append("empty prompt: sampled unconditionally (no text guidance)")
             if frames != self.frames:
                 notes.append(f"resampled the model's {self.frames} frames to {frames}")
+            graph = graphs[mesh_of[b]]
             animations.append(Animation(
-                mesh=f, vertices=results[b], prompt=prompts[b], fps=float(fps), seed=seed + b, tokens=K,
-                welded_vertices=graphs[mesh_of[b]].num_nodes, device=str(dev), timings=dict(timings), notes=notes))
+                vertices=results[b], faces=f.faces, fps=float(fps), prompt=prompts[b], mesh=f,
+                source_index=graph.source_index.numpy(), source=str(f.path), seed=seed + b, steps=steps,
+                guidance=guidance, tokens=K, model=str(self.model_dir or ""), welded_vertices=graph.num_nodes,
+                device=str(dev), timings=dict(timings), notes=notes))
         return animations[0] if single else animations
 
 
-__all__ = ["Animation", "AnimationPipeline", "as_mesh_file", "loop_frames", "resample_frames", "resolve_device"]
+__all__ = ["AnimationPipeline", "SamplingConfig", "as_mesh_file", "resample_frames", "resolve_device"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trimesh
 
-from meshflow.data.graph import edge_index_from_faces
+from meshflow.data.graph import edge_index_from_faces, file_graph
 from meshflow.data.shapes import grid
 from meshflow.io import read_mesh
 
@@ -33,7 +33,7 @@ def main():
             t0 = time.perf_counter()
             mesh = read_mesh(path)
             t1 = time.perf_counter()
-            data = mesh.graph()
+            data = file_graph(mesh)
             t2 = time.perf_counter()
             edge_index_from_faces(data.face, data.num_nodes)
             t3 = time.perf_counter()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from meshflow.data.shapes import icosphere
-from meshflow.io.export import AnimationFile
+from meshflow.io import Animation
 from meshflow.io.preview import render_preview
 
 
@@ -24,7 +24,7 @@ def main():
     args = ap.parse_args()
     v, f = icosphere(args.subdivisions)
     wobble = np.sin(np.linspace(0, 2 * np.pi, args.frames))[:, None, None].astype(np.float32)
-    anim = AnimationFile(vertices=v[None] * (1 + 0.2 * wobble * v[None, :, 1:2]), faces=f, fps=24)
+    anim = Animation(vertices=v[None] * (1 + 0.2 * wobble * v[None, :, 1:2]), faces=f, fps=24)
     print("| faces | frames | output | time (s) |")
     print("|---:|---:|---|---:|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,7 +29,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +98,7 @@ def animated_mesh(kind: str, n: int, T: int):
 
 def paper_model(chunk_size: int = PAPER.chunk_size, seed: int = 0) -> DyMeshVAE:
     torch.manual_seed(seed)
-    model = DyMeshVAE(**asdict(replace(PAPER, chunk_size=chunk_size)))
+    model = DyMeshVAE(replace(PAPER, chunk_size=chunk_size))
     with torch.no_grad():  # give the zero-initialised projections weights, like a trained model
         for lin in [layer.lin_out for layer in model.neighbor_layers] + [model.vertex_attn.lin_out]:
             lin.weight.normal_(0, 0.02)

@@ -73,7 +73,8 @@ def main():
     args = ap.parse_args()
 
     from meshflow.eval import evaluate_animations, evaluate_vae, generate_and_evaluate, open_eval_clips
-    from meshflow.data.motions import LABELS, check_motion, make_motion
+    from meshflow.data.motions import LABELS, make_motion
+    from meshflow.eval.checks import check_motion
     from meshflow.eval.motion import PROCEDURAL, PromptCase
     from meshflow.models.dymesh_vae import reconstruct
     from meshflow.io import read_mesh
@@ -194,7 +195,7 @@ def main():
              "", "## 2. Prompt adherence on unseen meshes", "",
              f"Every motion label phrased by the procedural generator for Spot, the bird and the robot "
              f"(`graphs/eval/`, never used in training), {args.seeds} seeds: {a['num_animations']} animations. "
-             "An animation adheres when `meshflow.data.motions.check_motion` finds its label's property.", "",
+             "An animation adheres when `meshflow.eval.checks.check_motion` finds its label's property.", "",
              md_table(["label", "adherence"], [[k, f"{v:.2f}"] for k, v in a["adherence_by_label"].items()]), "",
              f"Overall **{a['adherence']:.3f}**; edge-length change {a['edge_change']:.4f}, smoothness "
              f"{a['smoothness']:.4f}, motion {a['motion']:.4f}.", "",

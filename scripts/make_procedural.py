@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from meshflow.data.motions import LABELS, make_motion
 from meshflow.errors import MeshflowError
 from meshflow.io import EXTENSIONS, read_mesh
-from meshflow.io.dymesh import save_animation
+from meshflow.io import Animation, save_animation
 
 
 def mesh_files(sources):
@@ -73,7 +73,7 @@ def main():
         for label in LABELS:
             for k in range(args.per_label):
                 m = make_motion(mesh.vertices, mesh.faces, label=label, rng=rng, frames=args.frames, name=name)
-                save_animation(out / f"{path.stem}__{label}_{k}.npz", m.frames, mesh.faces, m.caption)
+                save_animation(out / f"{path.stem}__{label}_{k}.npz", Animation(m.frames, mesh.faces, prompt=m.caption))
                 written += 1
     print(f"wrote {written} animations from {len(files)} meshes to {out}")
 

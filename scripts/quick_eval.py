@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from meshflow import AnimationPipeline
-from meshflow.data.motions import LABELS, check_motion, make_motion
+from meshflow.data.motions import LABELS, make_motion
+from meshflow.eval.checks import check_motion
 from meshflow.io import read_mesh
 
 

@@ -4,7 +4,7 @@ Also runs under `torchrun --nproc_per_node N` and as a plain `python` script.
 """
 import sys
 
-from meshflow.train import main
+from meshflow.commands.train import main
 
 if __name__ == "__main__":
     sys.exit(main("flow"))

@@ -10,8 +10,10 @@ import trimesh
 from meshflow.data.shapes import icosphere
 from meshflow.errors import CheckpointError, MeshflowError
 from meshflow.io import read_mesh
-from meshflow.io.export import read_animation
-from meshflow.pipeline import Animation, AnimationPipeline, loop_frames, resample_frames, resolve_device
+from meshflow.data.graph import file_graph
+from meshflow.io import Animation, load_animation
+from meshflow.io.animation import loop_frames
+from meshflow.pipeline import AnimationPipeline, SamplingConfig, resample_frames, resolve_device
 
 
 def make_model_dir(path, frames: int = 8, seed: int = 0):
@@ -20,14 +22,14 @@ def make_model_dir(path, frames: int = 8, seed: int = 0):
     Training initialises the decoder's output and the MMDiT's output projection to
     zero (no motion); every weight gets a little noise here so the result moves.
     """
-    from meshflow.models.dymesh_vae import DyMeshVAE
+    from meshflow.models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig
     from meshflow.models.hub import save_model_dir
-    from meshflow.models.mmdit import MMDiT
+    from meshflow.models.mmdit import MMDiT, MMDiTConfig
 
     torch.manual_seed(seed)
-    vae = DyMeshVAE(enc_depth=1, dec_depth=1, dim=32, output_dim=3 * frames, latent_dim=8, heads=2, dim_head=16,
-                    T=frames, num_traj=32, n_layers=1)
-    mmdit = MMDiT(input_channels=16, output_channels=16, width=32, layers=1, heads=2, text_dim=384)
+    vae = DyMeshVAE(DyMeshVAEConfig(enc_depth=1, dec_depth=1, dim=32, output_dim=3 * frames, latent_dim=8, heads=2,
+                                    dim_head=16, T=frames, num_traj=32, n_layers=1))
+    mmdit = MMDiT(MMDiTConfig(input_channels=16, output_channels=16, width=32, layers=1, heads=2, text_dim=384))
     with torch.no_grad():
         for p in list(vae.parameters()) + list(mmdit.parameters()):
             p.add_(0.05 * torch.randn_like(p))
@@ -68,7 +70,7 @@ def test_spot_end_to_end(pipe, shared):
     assert anim.tokens == max(32, 2930 // 8) and anim.welded_vertices == 2930 and anim.seed == 0
     assert set(anim.timings) == {"read", "text", "encode", "sample", "decode"} and anim.notes == []
     # Vertices split at UV seams move together (one graph vertex each).
-    graph = mesh.graph()
+    graph = file_graph(mesh)
     src = graph.source_index.numpy()
     first = np.full(graph.num_nodes, -1)
     first[src[::-1]] = np.arange(len(src))[::-1]
@@ -133,7 +135,7 @@ def test_save_and_loop(pipe, ball, tmp_path):
     looped = anim.looped()
     assert looped.loop and any("loop" in n for n in looped.notes)
     path = looped.save(tmp_path / "ball.glb")
-    back = read_animation(path)
+    back = load_animation(path)
     np.testing.assert_allclose(back.vertices, looped.vertices, atol=1e-5)
     assert back.prompt == "a ball bounces"
 
@@ -187,8 +189,74 @@ def test_converted_golden_model_without_clip(shared, tmp_path):
 
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(MeshflowError, match="unknown device 'gpu0'"):
+    assert resolve_device(None) == resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(MeshflowError, match=r"Expected 'device' to be auto, cpu, cuda or cuda:N \(got 'gpu0'\)"):
         resolve_device("gpu0")
     if not torch.cuda.is_available():
         with pytest.raises(MeshflowError, match="no CUDA GPU is available"):
             resolve_device("cuda")
+
+
+# ------------------------------------------------------- inputs, defaults ---
+NAN, INF = float("nan"), float("inf")
+BAD_INPUTS = [
+    (dict(steps=0), r"Expected 'steps' to be an integer of at least 2 \(got 0\)"),
+    (dict(steps=1), r"Expected 'steps' to be an integer of at least 2 \(got 1\)"),
+    (dict(steps=2.5), r"Expected 'steps' to be an integer of at least 2 \(got 2\.5\)"),
+    (dict(frames=0), r"Expected 'frames' to be an integer of at least 1 \(got 0\)"),
+    (dict(tokens=0), r"Expected 'tokens' to be an integer of at least 1 \(got 0\)"),
+    (dict(tokens=True), r"Expected 'tokens' to be an integer of at least 1 \(got True\)"),
+    (dict(seed=-1), r"Expected 'seed' to be an integer of at least 0 \(got -1\)"),
+    (dict(seed="7"), r"Expected 'seed' to be an integer of at least 0 \(got '7'\)"),
+    (dict(guidance=NAN), r"Expected 'guidance' to be a finite number \(got nan\)"),
+    (dict(guidance=INF), r"Expected 'guidance' to be a finite number \(got inf\)"),
+    (dict(fps=0), r"Expected 'fps' to be a positive finite number \(got 0\)"),
+    (dict(fps=NAN), r"Expected 'fps' to be a positive finite number \(got nan\)"),
+    (dict(solver="rk4"), r"Expected 'solver' to be 'midpoint' or 'euler' \(got 'rk4'\)"),
+    (dict(device="gpu0"), r"Expected 'device' to be auto, cpu, cuda or cuda:N \(got 'gpu0'\)"),
+    (dict(mesh=["a.obj", "b.obj"], prompt=["x", "y", "z"]),
+     r"Expected one mesh, one prompt, or as many meshes as prompts \(got 2 meshes and 3 prompts\)"),
+    (dict(mesh=[], prompt="x"), r"Expected at least one mesh and one prompt \(got 0 meshes and 1 prompts\)"),
+]
+
+
+@pytest.mark.parametrize("inputs, message", BAD_INPUTS)
+def test_check_inputs_errors(inputs, message):
+    inputs = {"mesh": "ball.obj", "prompt": "a ball bounces", **inputs}
+    with pytest.raises(MeshflowError, match=f"^{message}$"):
+        AnimationPipeline.check_inputs(inputs.pop("mesh"), inputs.pop("prompt"), **inputs)
+
+
+def test_check_inputs_accepts_good_values_and_defaults():
+    AnimationPipeline.check_inputs()  # every input at its default
+    AnimationPipeline.check_inputs("ball.obj", ["a", ""], frames=1, steps=2, guidance=0.0, seed=0, tokens=1,
+                                   fps=0.5, solver="euler", device="cpu")
+    AnimationPipeline.check_inputs(["a.obj", "b.obj"], ["x", "y"], steps=np.int64(3), guidance=np.float32(-1.5))
+    with pytest.raises(TypeError, match=r"Expected 'prompt' to be a string or a list of strings \(got \['int'\]\)"):
+        AnimationPipeline.check_inputs("ball.obj", [3])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where CUDA is absent")
+def test_check_inputs_cuda_absent():
+    message = r"^Expected a CUDA GPU for device 'cuda' \(got none: no CUDA GPU is available here; use 'cpu' or 'auto'\)$"
+    for check in (lambda: resolve_device("cuda"), lambda: AnimationPipeline.check_inputs(device="cuda")):
+        with pytest.raises(MeshflowError, match=message):
+            check()
+
+
+@pytest.mark.parametrize("inputs, message", BAD_INPUTS[:3] + BAD_INPUTS[8:9] + BAD_INPUTS[-2:-1])
+def test_call_checks_its_inputs(pipe, ball, inputs, message):
+    inputs = {"mesh": ball, "prompt": "a ball bounces", **inputs}
+    with pytest.raises(MeshflowError, match=f"^{message}$"):
+        pipe(inputs.pop("mesh"), inputs.pop("prompt"), **inputs)
+
+
+def test_sampling_defaults(pipe, ball):
+    assert SamplingConfig() == SamplingConfig(steps=64, guidance=3.0, solver="midpoint", fps=24.0)
+    assert SamplingConfig.from_flow(None) == SamplingConfig()
+    assert SamplingConfig.from_flow({"steps": 8, "solver": "euler", "guidance": None, "fps": 5, "other": 1}) == \
+        SamplingConfig(steps=8, solver="euler")
+    assert pipe.sampling == SamplingConfig(steps=4)  # the model directory's flow section
+    assert pipe.sampling_options() == pipe.sampling
+    assert pipe.sampling_options(steps=2, guidance=0.0, fps=12) == SamplingConfig(steps=2, guidance=0.0, fps=12)
+    assert pipe(ball, "a ball bounces", steps=2, seed=0).fps == SamplingConfig.fps

@@ -38,6 +38,13 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+from ..io.dymesh import check_animation
+from .dataset import simplify_clip
+from ..io.animation import AnimationSampler
+from ..io.geometry import weld_animation
+from ..io.animation import load_animation
+from ..errors import MeshflowError
+from ..progress import min_interval
 
 GLTF_SUFFIXES = (".glb", ".gltf")
 ANIMATION_SUFFIXES = (".npz", ".bin", ".pkl", ".pickle")
@@ -187,8 +194,6 @@ def window_starts(num_frames: int, frames: int, stride: Optional[int] = None, ho
 # --------------------------------------------------------------- worker ---
 def _record(vertices, faces, caption, source, min_motion, max_vertices, over_limit):
     """One window -> (clip record or None, skip reason or None)."""
-    from ..io.dymesh import check_animation
-    from .dataset import simplify_clip
 
     reason = check_animation(vertices, faces, min_motion=min_motion)
     if reason is not None:
@@ -206,7 +211,6 @@ def _record(vertices, faces, caption, source, min_motion, max_vertices, over_lim
 
 
 def _gltf_clips(path: Path, cfg: dict):
-    from ..io.animation import AnimationSampler, weld_animation
 
     records, skipped = [], []
     sampler = AnimationSampler(path)
@@ -239,19 +243,17 @@ def _windows(v, f, caption, name, starts, cfg, records, skipped) -> None:
 
 
 def _animation_clips(path: Path, cfg: dict):
-    from ..io.animation import weld_animation
-    from ..io.dymesh import load_animation
 
     anim = load_animation(path)
-    v, f = anim["vertices"], anim["faces"]
-    fps = anim.get("fps")
+    v, f = anim.vertices, anim.faces
+    fps = anim.fps
     if fps and abs(fps - cfg["fps"]) > 1e-6 and v.shape[0] > 1:  # resample in time
         t_src = np.arange(v.shape[0]) / fps
         t_new = np.arange(int(np.floor(t_src[-1] * cfg["fps"] + 1e-6)) + 1) / cfg["fps"]
         k = np.clip(np.searchsorted(t_src, t_new, side="right") - 1, 0, v.shape[0] - 2)
         u = ((t_new - t_src[k]) * fps)[:, None, None].astype(np.float32)
         v = v[k] * (1 - u) + v[k + 1] * u
-    caption = anim["caption"] or f"{with_article(object_name(path.name))} moves"
+    caption = anim.prompt or f"{with_article(object_name(path.name))} moves"
     starts = window_starts(v.shape[0], cfg["frames"], cfg["stride"], hold=False)
     if not starts:
         return [], [(str(path), "too few frames")]
@@ -268,7 +270,6 @@ def _reason(e: Exception) -> str:
     reason = getattr(e, "reason", None)
     if reason:
         return reason
-    from ..errors import MeshflowError
 
     return "unreadable" if isinstance(e, (MeshflowError, OSError, ValueError)) else f"error ({type(e).__name__})"
 
@@ -350,7 +351,6 @@ def find_sources(sources: Iterable) -> List[Path]:
         elif src.exists():
             out.append(src)
         else:
-            from ..errors import MeshflowError
 
             raise MeshflowError(f"{src}: no such file or folder")
     return out
@@ -383,7 +383,6 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
     """
     from tqdm.auto import tqdm
 
-    from ..progress import min_interval
 
     if frames < 2:
         raise ValueError(f"Expected 'frames' >= 2 (got {frames})")

@@ -1,4 +1,4 @@
-r"""Datasets of animated meshes for training, and their transforms.
+r"""Datasets of animated meshes for training.
 
 Every dataset yields a :class:`torch_geometric.data.Data` per clip:
 
@@ -16,15 +16,13 @@ so that :class:`torch_geometric.loader.DataLoader` batches them without padding.
   across data-loader workers and distributed ranks,
 * :class:`AnimationFileDataset` reads animation files directly (``.npz``, DyMesh ``.bin``).
 
-Transforms: :class:`RandomRotateUp`, :class:`RandomScale`, :class:`ShuffleVertices`
-(compose them with :class:`torch_geometric.transforms.Compose`). A vertex cap
+Their augmentations are in :mod:`meshflow.data.transforms`. A vertex cap
 (``max_vertices``) either simplifies a larger clip by vertex clustering on frame 0
 (:func:`simplify_clip`) or skips it.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import struct
 import warnings
@@ -36,11 +34,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 from torch_geometric.data import Data
-from torch_geometric.transforms import BaseTransform
 
 from ..errors import MeshflowError
 from ..io.dymesh import ANIMATION_SUFFIXES
-from .graph import drop_degenerate_faces, edge_index_from_faces, mesh_graph, normalization
+from .graph import drop_degenerate_faces, mesh_graph, normalization
+from ..io.geometry import weld_animation
+from ..io.animation import load_animation
+from ..io.dymesh import AnimationFileError
 
 OVER_LIMIT = ("simplify", "skip", "error")
 
@@ -157,93 +157,12 @@ def clip_to_data(vertices, faces, caption: str = "", center=None, scale=None, no
 
 def animation_to_data(vertices, faces, caption: str = "", weld: bool = True, **extra) -> Data:
     """A sample from an animation in file units: welded (vertices that share a whole path) and normalised."""
-    from ..io.animation import weld_animation
 
     v = np.asarray(vertices, dtype=np.float32)
     f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if weld:
         v, f, _ = weld_animation(v, f)
     return clip_to_data(v, f, caption, normalized=False, **extra)
-
-
-# ---------------------------------------------------------- transforms ---
-class RandomRotateUp(BaseTransform):
-    r"""Rotates a sample about the up axis by a random angle, then renormalises.
-
-    Positions and trajectories turn together; the original normalisation (frame-0
-    box centre, largest absolute coordinate 1) is restored afterwards, and
-    ``center`` / ``scale`` are updated only in the normalised frame (the rotation
-    is an augmentation, not a change of the source).
-
-    Args:
-        degrees (float, optional): angles are drawn from [-degrees, degrees]. (default: :obj:`180.0`)
-        axis (int, optional): the up axis. (default: :obj:`1`, glTF's y)
-        renormalize (bool, optional): restore the normalisation. (default: :obj:`True`)
-    """
-
-    def __init__(self, degrees: float = 180.0, axis: int = 1, renormalize: bool = True):
-        self.degrees = degrees
-        self.axis = axis
-        self.renormalize = renormalize
-
-    def forward(self, data: Data) -> Data:
-        theta = math.radians(float(torch.empty(()).uniform_(-self.degrees, self.degrees)))
-        c, s = math.cos(theta), math.sin(theta)
-        i, j = [(1, 2), (2, 0), (0, 1)][self.axis]  # (i, j) -> (c i - s j, s i + c j) turns about +axis
-        R = torch.eye(3)
-        R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
-        pos = data.pos @ R.T
-        traj = data.traj @ R.T
-        if self.renormalize:
-            center, scale = normalization(pos)
-            pos = (pos - center) / scale
-            traj = traj / scale
-        data.pos, data.traj = pos, traj
-        return data
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(degrees={self.degrees}, axis={self.axis})"
-
-
-class RandomScale(BaseTransform):
-    r"""Scales positions and trajectories by one random factor from [low, high].
-
-    ``scale`` is divided by the factor, so that ``pos * scale + center`` still
-    gives file units.
-    """
-
-    def __init__(self, low: float = 0.8, high: float = 1.0):
-        if not 0 < low <= high:
-            raise ValueError(f"Expected 0 < low <= high (got {low}, {high})")
-        self.low, self.high = low, high
-
-    def forward(self, data: Data) -> Data:
-        k = float(torch.empty(()).uniform_(self.low, self.high))
-        data.pos = data.pos * k
-        data.traj = data.traj * k
-        if getattr(data, "scale", None) is not None:
-            data.scale = data.scale / k
-        return data
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.low}, {self.high})"
-
-
-class ShuffleVertices(BaseTransform):
-    r"""Permutes the vertex order at random (positions, trajectories, faces, edges, maps)."""
-
-    def forward(self, data: Data) -> Data:
-        n = data.pos.size(0)
-        perm = torch.randperm(n)  # new vertex k is old vertex perm[k]
-        inv = torch.empty_like(perm)
-        inv[perm] = torch.arange(n)
-        data.pos = data.pos[perm]
-        data.traj = data.traj[perm]
-        data.face = inv[data.face]
-        data.edge_index = edge_index_from_faces(data.face, n)
-        if getattr(data, "source_index", None) is not None:
-            data.source_index = inv[data.source_index]
-        return data
 
 
 # --------------------------------------------------------------- shards ---
@@ -505,20 +424,19 @@ class AnimationFileDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, idx: int) -> Optional[Data]:
-        from ..io.dymesh import AnimationFileError, load_animation
 
         path = self.files[idx]
         anim = load_animation(path)
-        v = anim["vertices"]
+        v = anim.vertices
         if v.shape[0] < self.frames:
             raise AnimationFileError(path, f"has {v.shape[0]} frames (expected at least {self.frames})",
                                      "too few frames")
         start = 0 if self.window == "start" else int(torch.randint(v.shape[0] - self.frames + 1, ()))
         v = v[start:start + self.frames]
-        capped = _apply_cap(v, anim["faces"], self.max_vertices, self.over_limit, str(path))
+        capped = _apply_cap(v, anim.faces, self.max_vertices, self.over_limit, str(path))
         if capped is None:
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = animation_to_data(capped[0], capped[1], anim["caption"], source=str(path))
+            data = animation_to_data(capped[0], capped[1], anim.prompt, source=str(path))
         return self.transform(data) if self.transform is not None else data

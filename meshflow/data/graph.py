@@ -18,12 +18,18 @@ nodes of the graphs before them, ``center`` and ``scale`` stack to (B, 3) and (B
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import connected_components as _components
 from torch import Tensor
 from torch_geometric.data import Data
+
+from ..io.geometry import drop_degenerate_faces, weld_vertices
+from ..io.mesh import MeshFile, read_mesh
 
 
 def edge_index_from_faces(face: Tensor, num_nodes: int) -> Tensor:
@@ -53,41 +59,6 @@ def edge_index_from_faces(face: Tensor, num_nodes: int) -> Tensor:
     key = row[keep] * num_nodes + col[keep]
     key = torch.unique(key)  # sorted, so rows and then cols come out sorted
     return torch.stack([key // num_nodes, key % num_nodes], dim=0)
-
-
-def weld_vertices(vertices: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    r"""Merges vertices with identical coordinates.
-
-    Welded vertices keep the order of their first occurrence in the file, so a
-    mesh without duplicates keeps its vertex order exactly.
-
-    Args:
-        vertices (numpy.ndarray): file vertices, shape (N_file, 3).
-
-    Returns:
-        ``(unique_positions (N, 3), source_index (N_file,))`` with
-        ``unique_positions[source_index] == vertices``.
-    """
-    vertices = np.ascontiguousarray(vertices)
-    if len(vertices) == 0:
-        return vertices.reshape(0, 3), np.zeros(0, dtype=np.int64)
-    # -0.0 and 0.0 are the same position; normalise before comparing bytes.
-    v = vertices + 0.0
-    row_view = v.view(np.dtype((np.void, v.dtype.itemsize * v.shape[1]))).ravel()
-    _, first, inverse = np.unique(row_view, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")  # unique id -> rank by first occurrence
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    source_index = rank[inverse.ravel()].astype(np.int64)
-    return vertices[first[order]], source_index
-
-
-def drop_degenerate_faces(faces: np.ndarray) -> Tuple[np.ndarray, int]:
-    """Removes triangles that use one vertex twice; returns (faces, number dropped)."""
-    if len(faces) == 0:
-        return faces, 0
-    bad = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 0] == faces[:, 2])
-    return faces[~bad], int(bad.sum())
 
 
 def normalization(pos: Tensor) -> Tuple[Tensor, Tensor]:
@@ -186,10 +157,50 @@ def to_file_vertices(values: Tensor, data: Data) -> Tensor:
 
 def connected_components(edge_index: Tensor, num_nodes: int) -> int:
     """Number of connected components (isolated vertices count as one each)."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components as cc
-
     ei = edge_index.cpu().numpy()
     adj = sp.coo_matrix((np.ones(ei.shape[1], dtype=np.int8), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
-    n, _ = cc(adj, directed=False)
+    n, _ = _components(adj, directed=False)
     return int(n)
+
+
+# ------------------------------------------------------------ mesh files ---
+def file_graph(mesh: MeshFile, normalize: bool = True) -> Data:
+    """The welded mesh graph of a file read by :func:`meshflow.io.read_mesh` (see :func:`mesh_graph`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # read_mesh already reported degenerate faces
+        data = mesh_graph(mesh.vertices, mesh.faces if len(mesh.faces) else None,
+                          weld=True, normalize=normalize, name=Path(mesh.path).stem)
+    return data
+
+
+def load_mesh(path, normalize: bool = True) -> Data:
+    """Reads a mesh file and returns its mesh graph (``meshflow.load_mesh``).
+
+    Args:
+        path: a ``.glb .gltf .obj .ply .stl .off`` file.
+        normalize (bool, optional): store normalised positions in ``pos`` (the
+            original's frame-0 bounding-box centre and max-abs scale, kept in
+            ``center`` / ``scale``). (default: :obj:`True`)
+
+    Returns:
+        :class:`torch_geometric.data.Data` with ``pos``, ``face``, ``edge_index``,
+        ``source_index`` (file vertex -> welded vertex), ``center``, ``scale``, ``name``.
+    """
+    return file_graph(read_mesh(path), normalize=normalize)
+
+
+def inspect_mesh(path) -> dict:
+    """Counts for ``meshflow inspect``: file/welded vertices, faces, edges, components, bbox."""
+    mesh = read_mesh(path)
+    data = file_graph(mesh, normalize=False)
+    return {
+        "path": str(path),
+        "vertices": int(len(mesh.vertices)),
+        "welded_vertices": int(data.num_nodes),
+        "faces": int(data.face.size(1)),
+        "edges": int(data.edge_index.size(1) // 2),
+        "components": connected_components(data.edge_index, data.num_nodes),
+        "primitives": len(mesh.parts),
+        "bbox_min": [float(x) for x in mesh.vertices.min(axis=0)],
+        "bbox_max": [float(x) for x in mesh.vertices.max(axis=0)],
+    }

@@ -1,6 +1,8 @@
 """Evaluation: DyMeshVAE reconstruction and the quality of animations (``meshflow eval``).
 
 * :mod:`meshflow.eval.metrics`: the metrics, as plain functions of arrays;
+* :mod:`meshflow.eval.checks`: whether an animation has a motion label's defining
+  property (the prompt-adherence check);
 * :mod:`meshflow.eval.vae`: reconstruction error on held-out clips;
 * :mod:`meshflow.eval.motion`: shape preservation, smoothness, motion amount,
   prompt adherence and timing of generated or given animations.

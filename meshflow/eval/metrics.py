@@ -23,11 +23,11 @@ from typing import Dict
 import numpy as np
 import torch
 from torch import Tensor
+from ..data.graph import normalization
 
 
 def frame0_scale(frames: np.ndarray) -> float:
     """The original's normalisation scale of frame 0 (:func:`meshflow.data.graph.normalization`; 1 for a point)."""
-    from ..data.graph import normalization
 
     return float(normalization(torch.as_tensor(np.asarray(frames[0], dtype=np.float64)))[1])
 

@@ -4,12 +4,13 @@ Per animation: shape preservation (mean relative edge-length change against
 frame 0), smoothness (mean norm of the second temporal difference), motion
 amount (mean displacement), all from :mod:`meshflow.eval.metrics`; prompt
 adherence when the animation has a motion label (procedural prompts): whether
-:func:`meshflow.data.motions.check_motion` finds the label's defining property;
+:func:`meshflow.eval.checks.check_motion` finds the label's defining property;
 the time per animation and per pipeline stage when generated.
 
 Inputs of :func:`load_animations`: clip folders (``meshflow data build``),
 animation files (``.npz``, DyMesh ``.bin``/``.pkl``) and animated glTF/GLB
-files (every clip, sampled at 15 fps).
+files (every clip, sampled at 15 fps; a GLB written by ``meshflow animate`` is read
+by :func:`meshflow.io.load_animation` as ``meshflow preview`` reads it: its frames and prompt).
 """
 from __future__ import annotations
 
@@ -21,8 +22,15 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
+from ..data.clips import caption_for
+from ..data.dataset import ClipShards
+from ..data.motions import LABELS, make_motion
 from ..errors import MeshflowError
+from ..io.animation import list_clips, load_animation, sample_animation
 from ..io.dymesh import ANIMATION_SUFFIXES
+from ..io.gltf import GltfFile
+from ..pipeline import as_mesh_file
+from .checks import check_motion
 from .metrics import motion_metrics, summarize
 
 PROCEDURAL = "procedural"
@@ -66,7 +74,6 @@ class MotionEvaluation:
 
 def evaluate_frames(frames: np.ndarray, faces: np.ndarray, label: Optional[str] = None) -> Dict:
     """The metrics of one animation (T, N, 3), plus ``ok``/``score`` when ``label`` is given."""
-    from ..data.motions import check_motion
 
     row = motion_metrics(frames, faces)
     if label:
@@ -84,7 +91,6 @@ def read_prompts(path) -> List[PromptCase]:
     Raises:
         MeshflowError: naming the file (and line) when it is missing, empty or has an unknown label.
     """
-    from ..data.motions import LABELS
 
     path = Path(path)
     if not path.is_file():
@@ -108,7 +114,6 @@ def read_prompts(path) -> List[PromptCase]:
 def procedural_prompts(mesh, labels: Optional[Sequence[str]] = None, seed: int = 0) -> List[PromptCase]:
     """One caption per motion label, phrased as the procedural generator phrases it for this
     :class:`~meshflow.io.MeshFile` (its file name names the object)."""
-    from ..data.motions import LABELS, make_motion
 
     name = Path(mesh.path).stem.lower()
     return [PromptCase(make_motion(mesh.vertices, mesh.faces, label=label, rng=seed, name=name).caption, label)
@@ -116,16 +121,26 @@ def procedural_prompts(mesh, labels: Optional[Sequence[str]] = None, seed: int =
 
 
 def _glb_animations(path: Path, fps: float) -> Iterator[Dict]:
-    from ..data.clips import caption_for
-    from ..io.animation import list_clips, sample_animation
 
-    clips = list_clips(path)
+    g = GltfFile(path)
+    if any("meshflow" in (a.extras or {}) for a in g.gltf.animations or []):  # written by `meshflow animate`
+        yield _as_item(path.name, load_animation(path))
+        return
+    clips = list_clips(g)
     if not clips:
         raise MeshflowError(f"{path}: the file has no animations")
     for c in clips:
-        anim = sample_animation(path, c.name, fps=fps)
+        anim = sample_animation(g, c.name, fps=fps)
         yield {"name": f"{path.name}#{c.name}", "vertices": anim.vertices, "faces": anim.faces,
                "caption": caption_for(path.name, c.name)}
+
+
+def _as_item(name: str, anim) -> Dict:
+    """An :class:`~meshflow.io.Animation` as the dict the evaluation iterates over."""
+    item = {"name": name, "vertices": anim.vertices, "faces": anim.faces, "caption": anim.prompt}
+    if anim.fps is not None:
+        item["fps"] = anim.fps
+    return item
 
 
 def check_sources(sources: Sequence[Union[str, Path]]) -> List[Path]:
@@ -160,8 +175,6 @@ def load_animations(sources: Sequence[Union[str, Path]], match: Optional[str] = 
 
 
 def _iter_animations(sources: List[Path], pattern, fps: float) -> Iterator[Dict]:
-    from ..data.dataset import ClipShards
-    from ..io.dymesh import load_animation
 
     for src in sources:
         if src.is_dir():
@@ -170,7 +183,7 @@ def _iter_animations(sources: List[Path], pattern, fps: float) -> Iterator[Dict]
         elif src.suffix.lower() in (".glb", ".gltf"):
             items = _glb_animations(src, fps)
         else:
-            items = iter([{"name": src.name, **load_animation(src)}])
+            items = iter([_as_item(src.name, load_animation(src))])
         for item in items:
             if pattern is None or pattern.search(item.get("caption", "")):
                 yield item
@@ -195,7 +208,6 @@ def evaluate_animations(sources: Sequence[Union[str, Path]], label: Optional[str
 
 
 def check_label(label: str) -> None:
-    from ..data.motions import LABELS
 
     if label not in LABELS:
         raise MeshflowError(f"unknown motion label {label!r} (expected one of {', '.join(LABELS)})")
@@ -220,7 +232,6 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
         :class:`MotionEvaluation` whose rows also hold ``seconds`` (the pipeline call)
         and ``timings`` per stage.
     """
-    from ..pipeline import as_mesh_file
 
     meshes = [as_mesh_file(m) for m in meshes]  # every mesh is read (and checked) before any work
     jobs = []

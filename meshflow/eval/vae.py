@@ -18,6 +18,7 @@ import torch
 from ..errors import MeshflowError
 from ..io.dymesh import ANIMATION_SUFFIXES
 from .metrics import per_graph_mean, per_vertex_error, summarize
+from ..data.dataset import AnimationFileDataset, ClipDataset
 
 
 def open_eval_clips(sources: Union[str, Path, Sequence[Union[str, Path]]], frames: int):
@@ -29,7 +30,6 @@ def open_eval_clips(sources: Union[str, Path, Sequence[Union[str, Path]]], frame
         MeshflowError: naming the path, when it does not exist, holds no clip, or
             its clips have another frame count.
     """
-    from ..data.dataset import AnimationFileDataset, ClipDataset
 
     if isinstance(sources, (str, Path)):
         sources = [sources]

@@ -17,13 +17,13 @@ the model knows nothing about the flow.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from ..errors import MeshflowError
+from ..models.factors import LatentFactors
 
 TextInput = Union[Tensor, Tuple[Tensor, Optional[Tensor]]]
 
@@ -218,40 +218,6 @@ def sample(
 
 
 # ------------------------------------------------------- standardisation ---
-@dataclass
-class LatentFactors:
-    """The four scalars that standardise latents (the original's rescale JSON)."""
-
-    f0_mean: float = 0.0  # mean of the shape latents
-    f0_std: float = 1.0  # std of the shape latents
-    ft_mean: float = 0.0  # mean of the trajectory latents
-    ft_std: float = 1.0  # std of the trajectory latents
-
-    @classmethod
-    def from_dict(cls, d) -> "LatentFactors":
-        missing = [k for k in ("f0_mean", "f0_std", "ft_mean", "ft_std") if k not in d]
-        if missing:
-            raise MeshflowError("Expected latent factors with keys f0_mean, f0_std, ft_mean, ft_std "
-                                f"(missing: {', '.join(missing)})")
-        values = {k: float(d[k]) for k in ("f0_mean", "f0_std", "ft_mean", "ft_std")}
-        if not (values["f0_std"] > 0 and values["ft_std"] > 0) or not all(math.isfinite(v) for v in values.values()):
-            raise MeshflowError(f"Expected finite latent factors with positive stds (got {values})")
-        return cls(**values)
-
-    @classmethod
-    def from_json(cls, path) -> "LatentFactors":
-        from ..io.jsonfile import read_json
-
-        d = read_json(path, "latent factors file")
-        try:
-            return cls.from_dict(d)
-        except MeshflowError as e:
-            raise MeshflowError(f"{path}: {e}") from None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def standardize(x: Tensor, factors: LatentFactors, shape_channels: Optional[int] = None) -> Tensor:
     """``(x - mean) / std`` with the shape and trajectory factors on their channels; ``(..., 2L)``."""
     L = _shape_channels(x, shape_channels)

@@ -1,4 +1,16 @@
-r"""Evaluate glTF animations into per-vertex trajectories.
+r"""Animations: the one :class:`Animation` value, glTF sampling, and every animation file in and out.
+
+:class:`Animation` holds per-vertex trajectories ``vertices`` (T, N, 3) with their
+triangles, frame rate, prompt, the input scene when there is one (so glTF output keeps
+its materials and UVs), the file-vertex -> graph-vertex map and how it was made.
+:func:`load_animation` reads every animation format and :func:`save_animation`
+writes every one, atomically (:mod:`meshflow.io.atomic`):
+
+* ``.glb`` / ``.gltf``: read (skinned, morphed or node animations; the first clip, at
+  its keyframes, which for meshflow's own files are its frames) and written (morph targets);
+* ``.npz``: meshflow's npz (:mod:`meshflow.io.dymesh`), read and written;
+* ``.bin`` / ``.pkl``: the original DyMesh pickles, read safely;
+* a folder (a path ending in ``/``): ``frame_0000.obj``, ..., read and written.
 
 :func:`sample_animation` turns one clip of an animated glTF / GLB file into
 world-space vertex positions (T, N, 3), frame ``i`` being the pose at
@@ -18,67 +30,29 @@ pose past the clip's end). It evaluates
 * every triangle primitive of every mesh node of the scene, in scene order.
 
 Vertices come out per file vertex (split at UV seams as the file stores them);
-:func:`weld_animation` merges those that share a position and a trajectory.
+:meth:`Animation.welded` merges those that share a position and a trajectory.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import List, Optional, Sequence, Tuple, Union
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
 
 from ..errors import MeshFileError
+from .dymesh import NPZ_SUFFIXES, PICKLE_SUFFIXES, AnimationFileError, load_dymesh, load_npz_animation
+from .export import output_format, write_gltf, write_npz, write_obj_sequence
+from .geometry import compose_trs, quat_normalize, quat_slerp, weld_animation
 from .gltf import Channel, Clip, GltfFile
+from .mesh import MeshFile, MeshPart, read_mesh
 
 #: frame rate used by ``meshflow data sample`` and ``meshflow data build`` unless told otherwise.
 DEFAULT_FPS = 15.0
-
-
-# ------------------------------------------------------------ quaternions ---
-def quat_normalize(q: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(q, axis=-1, keepdims=True)
-    return np.where(n > 0, q / np.where(n > 0, n, 1.0), np.array([0.0, 0.0, 0.0, 1.0]))
-
-
-def quat_slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
-    r"""Spherical interpolation on the short arc: ``q1`` is negated where ``q0 . q1 < 0``.
-
-    Shapes:
-        - **input:** q0, q1 (M, 4) xyzw; u (M,) in [0, 1]
-        - **output:** (M, 4) unit quaternions
-    """
-    q0, q1 = quat_normalize(q0), quat_normalize(q1)
-    dot = np.sum(q0 * q1, axis=-1)
-    q1 = np.where((dot < 0)[:, None], -q1, q1)
-    dot = np.abs(dot)
-    u = u[:, None]
-    close = (dot > 0.9995)[:, None]
-    theta = np.arccos(np.clip(dot, -1.0, 1.0))[:, None]
-    sin = np.sin(theta)
-    safe = np.where(close, 1.0, sin)
-    a = np.where(close, 1 - u, np.sin((1 - u) * theta) / safe)
-    b = np.where(close, u, np.sin(u * theta) / safe)
-    return quat_normalize(a * q0 + b * q1)
-
-
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """(..., 4) quaternions ``(x, y, z, w)`` -> (..., 3, 3) rotation matrices."""
-    q = quat_normalize(np.asarray(q, dtype=np.float64))
-    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-    ], axis=-1).reshape(q.shape[:-1] + (3, 3))
-
-
-def compose_trs(t: np.ndarray, r: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Translation (..., 3), rotation (..., 4) xyzw, scale (..., 3) -> (..., 4, 4) ``T @ R @ S``."""
-    m = np.zeros(t.shape[:-1] + (4, 4))
-    m[..., :3, :3] = quat_to_matrix(r) * s[..., None, :]
-    m[..., :3, 3] = t
-    m[..., 3, 3] = 1.0
-    return m
+#: file types :func:`load_animation` reads (and a folder of ``frame_*.obj``).
+ANIMATION_EXTENSIONS = (".glb", ".gltf") + NPZ_SUFFIXES + PICKLE_SUFFIXES
 
 
 # ---------------------------------------------------------- interpolation ---
@@ -188,77 +162,126 @@ def frame_times(duration: float, fps: float, frames: Optional[int] = None, start
 # -------------------------------------------------------------- animation ---
 @dataclass
 class Animation:
-    r"""A sampled animation.
+    r"""An animation: per-vertex trajectories and everything needed to write them back.
 
     Attributes:
-        vertices (numpy.ndarray): (T, N, 3) float32 world-space positions.
-        faces (numpy.ndarray): (F, 3) int64 triangles.
-        times (numpy.ndarray): (T,) seconds after the clip's first keyframe.
-        fps (float): sampling rate.
-        clip (str): clip name (empty for a file without animations).
-        source (str): file the animation came from.
-        source_index (numpy.ndarray or None): after :meth:`welded`, (N_file,) file vertex
-            -> welded vertex.
+        vertices (numpy.ndarray): (T, N, 3) float32 world-space positions per frame
+            (per file vertex when ``mesh`` is given).
+        faces (numpy.ndarray): (F, 3) int64 triangles ((0, 3) for point clouds).
+        fps (float or None): frames per second (``None``: the file does not say).
+        prompt (str): the text prompt or caption (``""`` = unconditional).
+        mesh (MeshFile, optional): the input scene (parts with UVs and materials);
+            glTF and OBJ output is written onto it.
+        source_index (numpy.ndarray, optional): (N_file,) file vertex -> graph (welded)
+            vertex. With ``mesh``, ``vertices`` are per file vertex and this says which
+            ones are one graph vertex (export then never welds again); after
+            :meth:`welded`, ``vertices`` are per welded vertex.
+        clip (str): the glTF clip sampled (``""`` otherwise). source (str): the file read.
+        start (float): seconds into the clip of frame 0 (see :attr:`times`).
+        loop (bool): whether :meth:`looped` made the end blend into the start.
+        seed, steps, guidance, tokens, model: provenance of a generated animation
+            (noise seed, ODE grid points, CFG scale, latent tokens K, model directory).
+        welded_vertices (int): vertices of the graph the model saw. device (str): where it ran.
+        timings (dict): seconds per stage (``read``, ``text``, ``encode``, ``sample``, ``decode``);
+            stages shared by a batch are counted in full for each of its animations.
+        notes (list): remarks for the user (point cloud, unconditional, loop).
     """
 
     vertices: np.ndarray
     faces: np.ndarray
-    times: np.ndarray
-    fps: float
+    fps: Optional[float] = None
+    prompt: str = ""
+    mesh: Optional[MeshFile] = field(default=None, repr=False)
+    source_index: Optional[np.ndarray] = field(default=None, repr=False)
     clip: str = ""
     source: str = ""
-    source_index: Optional[np.ndarray] = field(default=None, repr=False)
+    start: float = 0.0
+    loop: bool = False
+    seed: Optional[int] = None
+    steps: Optional[int] = None
+    guidance: Optional[float] = None
+    tokens: int = 0
+    model: str = ""
+    welded_vertices: int = 0
+    device: str = ""
+    timings: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
 
     @property
     def num_frames(self) -> int:
-        return self.vertices.shape[0]
+        return int(self.vertices.shape[0])
 
     @property
     def num_vertices(self) -> int:
-        return self.vertices.shape[1]
+        return int(self.vertices.shape[1])
+
+    @property
+    def times(self) -> np.ndarray:
+        """(T,) seconds after the clip's first keyframe, ``start + i / fps``."""
+        return self.start + np.arange(self.num_frames) / (self.fps or DEFAULT_FPS)
+
+    @property
+    def displacements(self) -> np.ndarray:
+        """(T, N, 3) motion relative to the input positions (frame 0 without an input scene)."""
+        rest = self.mesh.vertices if self.mesh is not None else self.vertices[0]
+        return self.vertices - rest[None]
 
     def welded(self) -> "Animation":
-        """The same animation over welded vertices (see :func:`weld_animation`)."""
+        """The same animation over welded vertices (see :func:`meshflow.io.geometry.weld_animation`)."""
         v, f, src = weld_animation(self.vertices, self.faces)
         if self.source_index is not None:
             src = src[self.source_index]
-        return replace(self, vertices=v, faces=f, source_index=src)
+        return replace(self, vertices=v, faces=f, source_index=src, mesh=None)
+
+    def looped(self, blend: Optional[int] = None) -> "Animation":
+        """A copy whose last ``blend`` frames ease into frame 0, so the clip repeats without a jump.
+
+        See :func:`loop_frames`; saved as glTF, the clip also gets a closing keyframe equal to frame 0.
+        """
+        vertices, blend = loop_frames(self.vertices, blend)
+        note = (f"loop: blended the last {blend} of {self.num_frames} frames into the first; "
+                "the clip repeats without a jump")
+        return replace(self, vertices=vertices, loop=True, notes=self.notes + [note])
+
+    def save(self, path, fps: Optional[float] = None, normals: bool = True) -> Path:
+        """Writes ``.glb``/``.gltf`` (morph targets on the input scene), ``.npz``, or an OBJ sequence
+        (a path ending in ``/``); see :func:`save_animation`."""
+        return save_animation(path, self if fps is None else replace(self, fps=fps), normals=normals)
+
+    def __repr__(self) -> str:
+        return (f"Animation(frames={self.num_frames}, vertices={self.num_vertices}, tokens={self.tokens}, "
+                f"prompt={self.prompt!r})")
 
 
-def weld_animation(vertices: np.ndarray, faces: np.ndarray, tol: float = 1e-6
-                   ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Merges vertices that coincide in frame 0 and stay together in every frame.
+def loop_frames(vertices: np.ndarray, blend: Optional[int] = None):
+    r"""Eases the last ``blend`` frames towards frame 0 so that a repeating clip has no jump.
 
-    Vertices with bit-identical frame-0 positions are grouped (as
-    :func:`meshflow.data.graph.weld_vertices` does); a vertex whose trajectory
-    leaves its group's by more than ``tol`` times the frame-0 extent keeps its own
-    index. Triangles that collapse are dropped.
+    .. math::
+        V'_{T-b+i} = (1 - w_i) V_{T-b+i} + w_i V_0, \qquad
+        w_i = \operatorname{smoothstep}\big(\tfrac{i + 1}{b + 1}\big), \quad i < b
+
+    Frame 0 and the frames before the blend are unchanged; the step from the
+    last frame back to frame 0 shrinks to :math:`1 - w_{b-1}` of what it was.
+
+    Args:
+        vertices: (T, N, 3) positions.
+        blend: frames to blend (default: a quarter of the clip, at least 2, at most T - 1).
 
     Returns:
-        ``(vertices (T, M, 3), faces (F', 3), source_index (N,))`` with
-        ``vertices[:, source_index] ~= input vertices``.
+        ``(vertices (T, N, 3), blend)``.
     """
-    from ..data.graph import drop_degenerate_faces, weld_vertices
-
-    vertices = np.asarray(vertices)
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    n = vertices.shape[1]
-    if n == 0:
-        return vertices, faces, np.zeros(0, dtype=np.int64)
-    _, group = weld_vertices(vertices[0])
-    first = np.full(group.max() + 1, n, dtype=np.int64)
-    np.minimum.at(first, group, np.arange(n))
-    rep = first[group]
-    extent = float(np.ptp(vertices[0], axis=0).max()) or 1.0
-    dev = np.abs(vertices - vertices[:, rep]).max(axis=(0, 2))
-    keep = dev <= tol * extent
-    owner = np.where(keep, rep, np.arange(n))  # file vertex -> representative file vertex
-    reps, source_index = np.unique(owner, return_inverse=True)
-    # np.unique sorts by representative index = first occurrence order, as weld_vertices does.
-    out_v = np.ascontiguousarray(vertices[:, reps])
-    out_f = source_index[faces] if faces.size else faces
-    out_f, _ = drop_degenerate_faces(out_f)
-    return out_v, out_f, source_index.astype(np.int64)
+    v = np.asarray(vertices, dtype=np.float32)
+    T = v.shape[0]
+    if T < 3:
+        return v.copy(), 0
+    blend = max(2, T // 4) if blend is None else int(blend)
+    blend = min(max(blend, 0), T - 1)
+    out = v.copy()
+    for i in range(blend):
+        x = (i + 1) / (blend + 1)
+        w = np.float32(x * x * (3 - 2 * x))
+        out[T - blend + i] = (1 - w) * v[T - blend + i] + w * v[0]
+    return out, blend
 
 
 class AnimationSampler:
@@ -269,9 +292,11 @@ class AnimationSampler:
         scene (int, optional): scene to evaluate (default: the file's default scene).
         chunk (int, optional): frames x vertices blended at once in skinning,
             bounding memory. (default: :obj:`262144`)
+        points (bool, optional): evaluate point primitives too (as vertices without
+            faces). (default: :obj:`False`)
     """
 
-    def __init__(self, source, scene: Optional[int] = None, chunk: int = 1 << 18):
+    def __init__(self, source, scene: Optional[int] = None, chunk: int = 1 << 18, points: bool = False):
         self.file = source if isinstance(source, GltfFile) else GltfFile(source)
         self.path = self.file.path
         self.chunk = chunk
@@ -283,7 +308,7 @@ class AnimationSampler:
             nd = g.nodes[node]
             if nd.mesh is None:
                 continue
-            prims = self.file.primitives(nd.mesh)
+            prims = self.file.primitives(nd.mesh, points=points)
             skin = None
             if nd.skin is not None:
                 try:
@@ -321,8 +346,6 @@ class AnimationSampler:
         total = w.sum(axis=1)
         loose = total <= 0
         if np.any(loose) and not np.all(loose):
-            from scipy.spatial import cKDTree
-
             good = np.flatnonzero(~loose)
             _, nearest = cKDTree(p.positions[good]).query(p.positions[loose])
             w, joints = w.copy(), joints.copy()
@@ -420,7 +443,8 @@ class AnimationSampler:
         rel = frame_times(duration, fps, frames, start)
         t = (c.start if c is not None else 0.0) + np.clip(rel, 0.0, duration)
         v = self.evaluate(c, t)
-        return Animation(v, self.faces.copy(), rel, float(fps), c.name if c is not None else "", str(self.path))
+        return Animation(v, self.faces.copy(), fps=float(fps), clip=c.name if c is not None else "",
+                         source=str(self.path), start=float(rel[0]))
 
 
 def _apply(mats: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -456,3 +480,109 @@ def sample_animation(path, clip: Union[str, int, None] = None, fps: float = DEFA
     """
     anim = AnimationSampler(path, scene=scene).sample(clip, fps=fps, frames=frames, start=start)
     return anim.welded() if weld else anim
+
+
+# ------------------------------------------------------------------ files ---
+def _scene(animation: Animation) -> MeshFile:
+    """The input scene, or one part built from frame 0 and the faces for an animation read from a file."""
+    if animation.mesh is not None:
+        return animation.mesh
+    v0 = np.asarray(animation.vertices[0], dtype=np.float32)
+    faces = np.asarray(animation.faces, dtype=np.int64).reshape(-1, 3)
+    geom = trimesh.Trimesh(v0, faces, process=False) if len(faces) else trimesh.PointCloud(v0)
+    return MeshFile(path=Path(animation.source or "animation"), vertices=v0, faces=faces,
+                    parts=[MeshPart(name="mesh", mesh=geom, start=0)])
+
+
+def save_animation(path, animation: Animation, normals: bool = True) -> Path:
+    r"""Writes an animation, choosing the format from ``path`` (see :func:`meshflow.io.export.output_format`).
+
+    ``.glb`` / ``.gltf``: the input scene with one morph target per frame and an
+    animation driving the weights; ``.npz``: ``vertices``, ``faces``, ``caption``,
+    ``fps``; a folder (a path ending in ``/``): ``frame_0000.obj``, ... Every format is
+    written to a temporary file or folder beside ``path`` and renamed into place.
+
+    Args:
+        path: the output.
+        animation (Animation): what to write.
+        normals (bool, optional): per-frame normals in glTF output. (default: :obj:`True`)
+    """
+    kind = output_format(path)
+    fps = animation.fps or 24.0
+    if kind == "npz":
+        return write_npz(path, animation.vertices, animation.faces, fps=animation.fps, prompt=animation.prompt)
+    mesh = _scene(animation)
+    if kind in ("glb", "gltf"):
+        return write_gltf(path, mesh, animation.vertices, fps=fps, loop=animation.loop, normals=normals,
+                          prompt=animation.prompt, source_index=animation.source_index)
+    return write_obj_sequence(path, mesh, animation.vertices)
+
+
+def _read_gltf(path: Path) -> Animation:
+    """A glTF animation through :class:`AnimationSampler`: its first clip, at the keyframes of its
+    longest ``weights`` channel (meshflow's morph-target files: every frame), else of its longest
+    channel; without animations, the rest pose. meshflow's ``extras`` give fps, frames and prompt."""
+    try:
+        sampler = AnimationSampler(GltfFile(path), points=True)
+    except MeshFileError as e:
+        raise MeshFileError(path, f"not a readable glTF file ({e.problem})") from None
+    if sampler.num_vertices == 0:
+        raise MeshFileError(path, "contains no mesh primitives")
+    clip = sampler.clips[0] if sampler.clips else None
+    anims = sampler.file.gltf.animations or []
+    extras = (anims[0].extras or {}).get("meshflow", {}) if anims else {}
+    channels = [] if clip is None else ([c for c in clip.channels if c.path == "weights"] or clip.channels)
+    times = max((c.times for c in channels), key=len) if channels else np.zeros(1)
+    vertices = sampler.evaluate(clip, times)
+    total = extras.get("frames")
+    if isinstance(total, int) and 0 < total < len(vertices):
+        vertices = vertices[:total]  # a looping file closes with a keyframe equal to the first
+    fps = float(extras.get("fps") or 0.0)
+    if not fps and len(times) > 1 and times[1] > times[0]:
+        fps = float(1.0 / (times[1] - times[0]))
+    return Animation(np.ascontiguousarray(vertices), sampler.faces.copy(), fps=fps or 24.0,
+                     prompt=str(extras.get("prompt", "")), clip=clip.name if clip is not None else "",
+                     source=str(path))
+
+
+def _read_obj_sequence(folder: Path) -> Animation:
+    """``frame_0000.obj``, ... written by :func:`save_animation`; the faces and parts of frame 0."""
+    frames = sorted(folder.glob("frame_*.obj"))
+    if not frames:
+        raise MeshFileError(folder, "has no frame_*.obj files")
+    meshes = [read_mesh(p) for p in frames]
+    counts = {len(m.vertices) for m in meshes}
+    if len(counts) > 1:
+        raise AnimationFileError(folder, f"vertex count changes across frames ({sorted(counts)})",
+                                 "vertex count changes")
+    vertices = np.stack([m.vertices for m in meshes]).astype(np.float32)
+    return Animation(vertices, meshes[0].faces, mesh=meshes[0], source=str(folder))
+
+
+def load_animation(path) -> Animation:
+    r"""Reads any animation file meshflow knows (see the module docstring).
+
+    Raises:
+        MeshFileError: a missing or unreadable file, an unknown type.
+        AnimationFileError: an npz or pickle that is not an animation (an
+            :class:`~meshflow.io.dymesh.UnsafePickleError` for a pickle that asks to run code).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _read_obj_sequence(path)
+    ext = path.suffix.lower()
+    if ext not in ANIMATION_EXTENSIONS:
+        raise AnimationFileError(path, f"unknown animation type '{path.suffix}' (expected "
+                                       f"{', '.join(ANIMATION_EXTENSIONS)} or a folder of frame_*.obj)")
+    if not path.is_file():
+        raise MeshFileError(path, "file not found")
+    if ext in (".glb", ".gltf"):
+        return _read_gltf(path)
+    sample = load_npz_animation(path) if ext in NPZ_SUFFIXES else load_dymesh(path)
+    return Animation(sample["vertices"], sample["faces"], fps=sample.get("fps"), prompt=sample["caption"],
+                     source=str(path))
+
+
+__all__ = ["ANIMATION_EXTENSIONS", "DEFAULT_FPS", "Animation", "AnimationSampler", "ClipInfo", "find_clip",
+           "frame_times", "interpolate", "list_clips", "load_animation", "loop_frames", "sample_animation",
+           "save_animation"]

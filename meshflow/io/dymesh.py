@@ -17,7 +17,10 @@ meshflow's own format is a numpy ``.npz`` (no pickles inside, read with
 * ``caption`` 0-d unicode string,
 * optionally ``fps`` 0-d float.
 
-:func:`load_animation` reads either by suffix and returns the same dict.
+:func:`load_dymesh` and :func:`load_npz_animation` return the same dict;
+:func:`meshflow.io.animation.load_animation` turns either (and every other
+animation format) into an :class:`~meshflow.io.animation.Animation`, and
+:func:`meshflow.io.export.write_npz` writes the npz.
 """
 from __future__ import annotations
 
@@ -29,11 +32,17 @@ from typing import Optional, Union
 
 import numpy as np
 
+try:
+    from numpy._core import multiarray as _ma, numeric as _num
+except ImportError:  # numpy < 2
+    from numpy.core import multiarray as _ma, numeric as _num
+
 from ..errors import MeshFileError
+from .atomic import atomic_file
 
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle")
 NPZ_SUFFIXES = (".npz",)
-#: every suffix :func:`load_animation` reads.
+#: the suffixes of these raw animation files (what datasets of animation files read).
 ANIMATION_SUFFIXES = NPZ_SUFFIXES + PICKLE_SUFFIXES
 
 
@@ -65,10 +74,6 @@ def _latin1_encode(obj, encoding="latin1", errors="strict"):
 
 def _allowed_globals() -> dict:
     """(module, name) -> object: everything a dict of numpy arrays needs, under both numpy 1 and 2 names."""
-    try:
-        from numpy._core import multiarray as _ma, numeric as _num
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray as _ma, numeric as _num
     allowed = {}
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(mod, "_reconstruct")] = _ma._reconstruct
@@ -125,7 +130,7 @@ def safe_unpickle(data: Union[bytes, "io.BufferedIOBase"], path="") -> object:
         raise AnimationFileError(path, f"not a readable pickle ({type(e).__name__}: {e})") from None
 
 
-def _as_frames(value, path) -> np.ndarray:
+def as_frames(value, path) -> np.ndarray:
     """vertices as given (array, or list of per-frame arrays) -> (T, N, 3) float32."""
     if isinstance(value, (list, tuple)):
         frames = [np.asarray(f) for f in value]
@@ -143,7 +148,7 @@ def _as_frames(value, path) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def _as_faces(value, path) -> np.ndarray:
+def as_faces(value, path) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype == object or (arr.size and arr.dtype.kind not in "iu"):
         if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
@@ -176,8 +181,8 @@ def _to_sample(obj, path) -> dict:
     if missing:
         raise AnimationFileError(path, f"missing key(s) {', '.join(missing)} (found {', '.join(map(str, obj))})")
     return {
-        "vertices": _as_frames(obj["vertices"], path),
-        "faces": _as_faces(obj["faces"], path),
+        "vertices": as_frames(obj["vertices"], path),
+        "faces": as_faces(obj["faces"], path),
         "caption": _caption(obj.get("caption")),
     }
 
@@ -202,35 +207,12 @@ def load_dymesh(path) -> dict:
 
 
 def save_dymesh(path, vertices, faces, caption: str = "") -> Path:
-    """Writes a sample in the original ``.bin`` layout (a pickled dict of numpy arrays)."""
+    """Writes a sample in the original ``.bin`` layout (a pickled dict of numpy arrays), atomically."""
     path = Path(path)
     obj = {"vertices": np.asarray(vertices, dtype=np.float32), "faces": np.asarray(faces, dtype=np.int64),
            "caption": str(caption)}
-    with open(path, "wb") as f:
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
         pickle.dump(obj, f, protocol=4)
-    return path
-
-
-def save_animation(path, vertices, faces, caption: str = "", fps: Optional[float] = None) -> Path:
-    r"""Writes meshflow's animation npz (see the module docstring).
-
-    Args:
-        path: output file; ``.npz`` is appended by numpy when missing.
-        vertices: (T, N, 3) positions. faces: (F, 3) triangles. caption (str): text.
-        fps (float, optional): frame rate, stored when given.
-    """
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
-    v = _as_frames(np.asarray(vertices), path)
-    f = _as_faces(np.asarray(faces), path)
-    if f.size and (f.min() < 0 or f.max() >= v.shape[1]):
-        raise ValueError(f"Face indices must lie in [0, {v.shape[1]}) (got [{f.min()}, {f.max()}])")
-    arrays = {"vertices": v, "faces": f, "caption": np.array(str(caption))}
-    if fps is not None:
-        arrays["fps"] = np.array(float(fps))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
     return path
 
 
@@ -250,22 +232,6 @@ def load_npz_animation(path) -> dict:
     if "fps" in obj:
         sample["fps"] = float(np.asarray(obj["fps"]).item())
     return sample
-
-
-def load_animation(path) -> dict:
-    r"""Reads an animation file by suffix: ``.npz`` (meshflow) or ``.bin`` / ``.pkl`` (DyMesh).
-
-    Returns:
-        ``{"vertices": (T, N, 3) float32, "faces": (F, 3) int64, "caption": str}``
-        (plus ``"fps"`` when the file stores it).
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in NPZ_SUFFIXES:
-        return load_npz_animation(path)
-    if suffix in PICKLE_SUFFIXES:
-        return load_dymesh(path)
-    raise AnimationFileError(path, f"unknown animation format {suffix!r} (expected .npz, .bin or .pkl)")
 
 
 def check_animation(vertices: np.ndarray, faces: np.ndarray, min_motion: float = 0.0) -> Optional[str]:

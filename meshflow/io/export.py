@@ -1,10 +1,12 @@
-"""Writing animations: glTF/GLB with morph targets, NPZ, OBJ sequences; reading them back.
+"""Writing animations: glTF/GLB with morph targets, NPZ, OBJ sequences.
 
+These are the format writers behind :func:`meshflow.io.animation.save_animation`
+(which reads every format back too, through :func:`~meshflow.io.animation.load_animation`).
 An animation is a :class:`~meshflow.io.mesh.MeshFile` (the input scene, its
 parts with their UVs and materials) plus ``vertices`` (T, N_file, 3): the
 world-space position of every file vertex in every frame.
 
-:func:`save_animation` picks the format from the output path:
+:func:`output_format` picks the format from the output path:
 
 * ``.glb`` / ``.gltf``: the input scene written by trimesh (primitives,
   materials, textures, UVs as they were), then one morph target per frame
@@ -19,55 +21,36 @@ world-space position of every file vertex in every frame.
   the material file and textures once.
 
 Every writer writes to a temporary file beside the target and renames it into
-place, so a failure never leaves a partial output behind.
-:func:`read_animation` reads ``.glb``/``.gltf`` (morph-target animations) and
-``.npz`` back as frames.
+place (:mod:`meshflow.io.atomic`), so a failure never leaves a partial output behind.
 """
 from __future__ import annotations
 
 import base64
 import copy
 import os
-import shutil
 import struct
-import tempfile
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import numpy as np
+import pygltflib
+import scipy.sparse as sp
+import trimesh
+from scipy.sparse.csgraph import connected_components
+from trimesh.exchange.obj import export_obj
 
-from ..errors import MeshFileError, MeshflowError
+from ..errors import MeshflowError
+from .atomic import atomic_file, atomic_folder
+from .dymesh import as_faces, as_frames
+from .geometry import face_normals, unit, weld_vertices
+from .gltf import GltfFile
 from .mesh import MeshFile
 
-ANIMATION_EXTENSIONS = (".glb", ".gltf", ".npz")
+#: file types :func:`output_format` writes (besides a folder of OBJ frames).
+OUTPUT_EXTENSIONS = (".glb", ".gltf", ".npz")
 _ARRAY_BUFFER = 34962
 _ELEMENT_ARRAY_BUFFER = 34963
 _FLOAT = 5126
-_COMPONENT_DTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
-_TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
-
-
-@dataclass
-class AnimationFile:
-    """An animation read back from disk.
-
-    Attributes:
-        vertices: (T, N, 3) float32 world-space positions per frame.
-        faces: (F, 3) int64 triangles over the N vertices ((0, 3) for point clouds).
-        fps: frames per second.
-        prompt: the text prompt, when the file records one.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    fps: float = 24.0
-    prompt: str = ""
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.vertices.shape[0])
 
 
 # ------------------------------------------------------------------ paths ---
@@ -77,58 +60,12 @@ def output_format(path) -> str:
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         return "obj"
     ext = Path(text).suffix.lower()
-    if ext in ANIMATION_EXTENSIONS:
+    if ext in OUTPUT_EXTENSIONS:
         return ext[1:]
     raise MeshflowError(
         f"{text}: unknown output type '{Path(text).suffix}' (expected .glb, .gltf, .npz, "
         f"or a folder ending in '/' for an OBJ sequence)"
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_file(path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yields a temporary path beside ``path``; renames it onto ``path`` if the block succeeds, deletes it otherwise.
-
-    ``suffix`` ends the temporary name (for writers that choose the format from it).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual mode
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-@contextmanager
-def atomic_folder(path) -> Iterator[Path]:
-    """Yields a temporary folder beside ``path``; moves its files into ``path`` if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        if not path.exists():
-            os.replace(tmp, path)
-        else:
-            if not path.is_dir():
-                raise MeshflowError(f"{path}: exists and is not a folder")
-            for item in sorted(tmp.iterdir()):
-                os.replace(item, path / item.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_vertices(mesh: MeshFile, vertices) -> np.ndarray:
@@ -143,28 +80,6 @@ def check_vertices(mesh: MeshFile, vertices) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- normals ---
-def _face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted face normals (F, 3) in float64 (length = twice the area)."""
-    v = vertices.astype(np.float64, copy=False)
-    return np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    length = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.where(length > 0, length, 1.0)
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals, (N, 3); vertices in no face get (0, 0, 0)."""
-    n = np.zeros((len(vertices), 3), dtype=np.float64)
-    if len(faces) == 0:
-        return n.astype(np.float32)
-    fn = _face_normals(vertices, faces)
-    for k in range(3):
-        n += np.stack([np.bincount(faces[:, k], weights=fn[:, d], minlength=len(vertices)) for d in range(3)], axis=1)
-    return _unit(n).astype(np.float32)
-
-
 class _SurfaceNormals:
     r"""Per-frame vertex normals of a file's vertices, for parts whose file gave none.
 
@@ -180,17 +95,13 @@ class _SurfaceNormals:
     gets the rest normal (+Z at rest).
     """
 
-    def __init__(self, mesh: MeshFile, crease: float = 60.0):
-        import scipy.sparse as sp
-        from scipy.sparse.csgraph import connected_components
-
-        from ..data.graph import weld_vertices
-
+    def __init__(self, mesh: MeshFile, crease: float = 60.0, source_index: Optional[np.ndarray] = None):
         faces = mesh.faces
         F = len(faces)
-        _, source = weld_vertices(mesh.vertices)
+        # The graph's file vertex -> welded vertex map when the caller has it, else the same weld here.
+        source = weld_vertices(mesh.vertices)[1] if source_index is None else np.asarray(source_index)
         welded = source[faces]  # (F, 3)
-        fn = _unit(_face_normals(mesh.vertices, faces))
+        fn = unit(face_normals(mesh.vertices, faces))
         # Edge k of face f joins corners 3f + k and 3f + (k + 1) % 3; key it by its welded ends.
         k0 = np.tile(np.arange(3), F)
         k1 = (k0 + 1) % 3
@@ -224,13 +135,13 @@ class _SurfaceNormals:
         self.rest[~np.any(self.rest != 0, axis=1)] = (0.0, 0.0, 1.0)
 
     def __call__(self, file_vertices: np.ndarray) -> np.ndarray:
-        fn = _face_normals(file_vertices, self.faces)  # area-weighted
+        fn = face_normals(file_vertices, self.faces)  # area-weighted
         fans = int(self.fan.max()) + 1 if len(self.fan) else 0
         fan_sum = np.stack([np.bincount(self.fan, weights=fn[self.corner_face, d], minlength=fans)
                             for d in range(3)], axis=1)
         n = np.stack([np.bincount(self.pair_vertex, weights=fan_sum[self.pair_fan, d], minlength=self.num)
                       for d in range(3)], axis=1)
-        n = _unit(n).astype(np.float32)
+        n = unit(n).astype(np.float32)
         missing = ~np.any(n != 0, axis=1)
         n[missing] = self.rest[missing]
         return n
@@ -256,8 +167,6 @@ class _Blob:
 
 
 def _add_accessor(gltf, blob: _Blob, array: np.ndarray, type_: str, vertex_attribute: bool, min_max: bool) -> int:
-    import pygltflib
-
     array = np.ascontiguousarray(array, dtype=np.float32)
     offset = blob.add(array.tobytes())
     gltf.bufferViews.append(pygltflib.BufferView(
@@ -286,8 +195,6 @@ def _scene_bytes(mesh: MeshFile, rest_normals: Optional[np.ndarray]) -> bytes:
     A part whose file gave no normals gets ``rest_normals`` (smooth across UV seams,
     see :class:`_SurfaceNormals`) rather than trimesh's per-part normals, which would show a seam.
     """
-    import trimesh
-
     scene = trimesh.Scene()
     for i, part in enumerate(mesh.parts):
         geom = part.mesh
@@ -309,9 +216,9 @@ def _set_view_targets(gltf, prim) -> None:
                 view.target = target
 
 
-def _primitive_map(gltf, blob: bytes, prim, part_vertices: np.ndarray) -> np.ndarray:
+def _primitive_map(reader: GltfFile, prim, part_vertices: np.ndarray) -> np.ndarray:
     """Index of each exported vertex of ``prim`` into its part's vertices (the identity when trimesh kept the order)."""
-    positions = _read_accessor(gltf, prim.attributes.POSITION, blob)
+    positions = reader.accessor(prim.attributes.POSITION)
     if positions.shape == part_vertices.shape and np.array_equal(positions, part_vertices):
         return np.arange(len(part_vertices))
     # Fall back to matching exact positions; vertices at one position share a trajectory
@@ -324,7 +231,7 @@ def _primitive_map(gltf, blob: bytes, prim, part_vertices: np.ndarray) -> np.nda
 
 
 def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = False, normals: bool = True,
-                  prompt: str = "", name: str = "meshflow"):
+                  prompt: str = "", name: str = "meshflow", source_index: Optional[np.ndarray] = None):
     """Builds the animated glTF: ``(pygltflib.GLTF2, binary buffer)``.
 
     Args:
@@ -336,9 +243,9 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
         normals: add per-frame ``NORMAL`` deltas to primitives that have normals.
         prompt: recorded in the animation's ``extras``.
         name: the animation's name.
+        source_index: (N_file,) file vertex -> graph vertex, when the caller has it
+            (the pipeline does); otherwise the normals weld the file's vertices themselves.
     """
-    import pygltflib
-
     v = check_vertices(mesh, vertices)
     if fps <= 0:
         raise ValueError(f"Expected 'fps' > 0 (got {fps})")
@@ -346,12 +253,12 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
     rest = mesh.vertices.astype(np.float32)
     frame_normals = rest_normals = None
     if normals and len(mesh.faces):
-        surface = _SurfaceNormals(mesh)
+        surface = _SurfaceNormals(mesh, source_index=source_index)
         rest_normals = surface.rest
         frame_normals = [surface(v[t]) - rest_normals for t in range(T)]
     gltf = pygltflib.GLTF2.load_from_bytes(_scene_bytes(mesh, rest_normals))
-    base_blob = gltf.binary_blob() or b""
-    blob = _Blob(base_blob)
+    reader = GltfFile(mesh.path, document=gltf)  # reads back what trimesh wrote
+    blob = _Blob(gltf.binary_blob() or b"")
 
     target_names = [f"frame_{t:04d}" for t in range(T)]
     animated_nodes = []
@@ -371,7 +278,7 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
         start, stop = part.start, part.start + part.num_vertices
         for prim in gmesh.primitives:
             _set_view_targets(gltf, prim)
-            order = _primitive_map(gltf, base_blob, prim, rest[start:stop]) + start
+            order = _primitive_map(reader, prim, rest[start:stop]) + start
             prim_rest = rest[order]
             with_normals = frame_normals is not None and prim.attributes.NORMAL is not None
             prim.targets = []
@@ -420,10 +327,11 @@ def _write_glb(fh, gltf, blob: _Blob) -> None:
 
 
 def write_gltf(path, mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = False, normals: bool = True,
-               prompt: str = "") -> Path:
+               prompt: str = "", source_index: Optional[np.ndarray] = None) -> Path:
     """Writes an animated ``.glb`` (binary) or ``.gltf`` (JSON, buffer embedded); see :func:`gltf_document`."""
     path = Path(path)
-    gltf, blob = gltf_document(mesh, vertices, fps=fps, loop=loop, normals=normals, prompt=prompt)
+    gltf, blob = gltf_document(mesh, vertices, fps=fps, loop=loop, normals=normals, prompt=prompt,
+                               source_index=source_index)
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as fh:
             if path.suffix.lower() == ".gltf":
@@ -437,23 +345,27 @@ def write_gltf(path, mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool 
 
 
 # -------------------------------------------------------------- NPZ / OBJ ---
-def write_npz(path, mesh: MeshFile, vertices, *, fps: float = 24.0, prompt: str = "") -> Path:
+def write_npz(path, vertices, faces, *, fps: Optional[float] = None, prompt: str = "") -> Path:
     """Writes meshflow's animation npz (:mod:`meshflow.io.dymesh`): ``vertices`` (T, N, 3) float32,
-    ``faces`` (F, 3) int64, ``caption`` (the prompt) and ``fps``."""
+    ``faces`` (F, 3) int64, ``caption`` (the prompt) and, when given, ``fps``."""
     path = Path(path)
-    v = check_vertices(mesh, vertices)
+    v = as_frames(np.asarray(vertices.detach().cpu() if hasattr(vertices, "detach") else vertices), path)
+    f = as_faces(np.asarray(faces), path)
+    if f.size and (f.min() < 0 or f.max() >= v.shape[1]):
+        raise ValueError(f"Face indices must lie in [0, {v.shape[1]}) (got [{f.min()}, {f.max()}])")
+    if not np.isfinite(v).all():
+        raise ValueError("'vertices' contains NaN or infinite values")
+    arrays = {"vertices": v, "faces": f, "caption": np.array(str(prompt))}
+    if fps is not None:
+        arrays["fps"] = np.array(float(fps))
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as fh:  # an open file: numpy would otherwise append '.npz' to the name
-            np.savez_compressed(fh, vertices=v, faces=mesh.faces.astype(np.int64), fps=np.array(float(fps)),
-                                caption=np.array(str(prompt)))
+            np.savez_compressed(fh, **arrays)
     return path
 
 
 def write_obj_sequence(folder, mesh: MeshFile, vertices, *, digits: int = 8) -> Path:
     """Writes ``frame_0000.obj``, ``frame_0001.obj``, ... (UVs kept) and, once, ``material.mtl`` and its textures."""
-    import trimesh
-    from trimesh.exchange.obj import export_obj
-
     folder = Path(str(folder).rstrip("/" + os.sep) or ".")
     v = check_vertices(mesh, vertices)
     with atomic_folder(folder) as tmp:
@@ -472,204 +384,5 @@ def write_obj_sequence(folder, mesh: MeshFile, vertices, *, digits: int = 8) -> 
     return folder
 
 
-def save_animation(path, mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = False, prompt: str = "",
-                   normals: bool = True) -> Path:
-    """Writes an animation, choosing the format from ``path`` (see :func:`output_format`)."""
-    kind = output_format(path)
-    if kind in ("glb", "gltf"):
-        return write_gltf(path, mesh, vertices, fps=fps, loop=loop, normals=normals, prompt=prompt)
-    if kind == "npz":
-        return write_npz(path, mesh, vertices, fps=fps, prompt=prompt)
-    return write_obj_sequence(path, mesh, vertices)
-
-
-# ---------------------------------------------------------------- reading ---
-def _buffer_data(gltf, index: int, base: Path, blob: Optional[bytes]) -> bytes:
-    buffer = gltf.buffers[index]
-    if buffer.uri is None:
-        if blob is None:
-            raise ValueError("buffer without uri and no binary chunk")
-        return blob
-    if buffer.uri.startswith("data:"):
-        return base64.b64decode(buffer.uri.split(",", 1)[1])
-    return (base / buffer.uri).read_bytes()
-
-
-def _read_accessor(gltf, index: int, blob: bytes, base: Path = Path("."), cache: Optional[dict] = None) -> np.ndarray:
-    """An accessor's data as an array (count, components) or (count,) for scalars."""
-    accessor = gltf.accessors[index]
-    if accessor.sparse is not None:
-        raise ValueError("sparse accessors are not supported")
-    width = _TYPE_SIZES[accessor.type]
-    dtype = np.dtype(_COMPONENT_DTYPES[accessor.componentType])
-    if accessor.bufferView is None:
-        return np.zeros((accessor.count, width) if width > 1 else accessor.count, dtype=dtype)
-    view = gltf.bufferViews[accessor.bufferView]
-    key = view.buffer
-    if cache is not None and key in cache:
-        data = cache[key]
-    else:
-        data = _buffer_data(gltf, view.buffer, base, blob)
-        if cache is not None:
-            cache[key] = data
-    start = (view.byteOffset or 0) + (accessor.byteOffset or 0)
-    item = dtype.itemsize * width
-    stride = view.byteStride or item
-    if stride == item:
-        out = np.frombuffer(data, dtype=dtype, count=accessor.count * width, offset=start)
-    else:
-        raw = np.frombuffer(data, dtype=np.uint8, count=stride * (accessor.count - 1) + item, offset=start)
-        rows = np.lib.stride_tricks.as_strided(raw, shape=(accessor.count, item), strides=(stride, 1))
-        out = np.ascontiguousarray(rows).view(dtype).reshape(-1)
-    out = out.reshape(accessor.count, width) if width > 1 else out
-    if accessor.normalized and dtype.kind in "iu":
-        out = out.astype(np.float32) / np.iinfo(dtype).max
-    return out
-
-
-def _node_matrix(node) -> np.ndarray:
-    if node.matrix is not None:
-        return np.asarray(node.matrix, dtype=np.float64).reshape(4, 4).T  # glTF stores column-major
-    m = np.eye(4)
-    if node.scale is not None:
-        m = np.diag(list(node.scale) + [1.0]) @ m
-    if node.rotation is not None:
-        x, y, z, w = node.rotation
-        r = np.array([
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ])
-        rot = np.eye(4)
-        rot[:3, :3] = r
-        m = rot @ m
-    if node.translation is not None:
-        tr = np.eye(4)
-        tr[:3, 3] = node.translation
-        m = tr @ m
-    return m
-
-
-def _read_gltf_animation(path: Path) -> AnimationFile:
-    import pygltflib
-
-    try:
-        gltf = pygltflib.GLTF2().load(str(path))
-    except Exception as e:  # pygltflib raises many types on malformed input
-        raise MeshFileError(path, f"not a readable glTF file ({type(e).__name__}: {e})") from None
-    if gltf is None:
-        raise MeshFileError(path, "not a readable glTF file")
-    blob = gltf.binary_blob()
-    base = path.parent
-    cache: dict = {}
-    read = lambda i: _read_accessor(gltf, i, blob, base, cache)  # noqa: E731
-
-    # Keyframe times and per-node weights from the first animation's weight channels.
-    node_weights, times, extras = {}, None, {}
-    if gltf.animations:
-        animation = gltf.animations[0]
-        extras = (animation.extras or {}).get("meshflow", {})
-        for channel in animation.channels:
-            if channel.target.path != "weights" or channel.target.node is None:
-                continue
-            sampler = animation.samplers[channel.sampler]
-            keys = read(sampler.input).astype(np.float64).reshape(-1)
-            values = read(sampler.output).astype(np.float32).reshape(-1)
-            if sampler.interpolation == "CUBICSPLINE":
-                values = values.reshape(len(keys), 3, -1)[:, 1]  # keep the values, drop the tangents
-            node_weights[channel.target.node] = values.reshape(len(keys), -1)
-            if times is None or len(keys) > len(times):
-                times = keys
-
-    scene_index = gltf.scene if gltf.scene is not None else 0
-    roots = gltf.scenes[scene_index].nodes if gltf.scenes else list(range(len(gltf.nodes)))
-    stack = [(i, np.eye(4)) for i in roots]
-    frames, faces, count = [], [], 0
-    while stack:
-        index, parent = stack.pop(0)
-        node = gltf.nodes[index]
-        world = parent @ _node_matrix(node)
-        stack.extend((c, world) for c in (node.children or []))
-        if node.mesh is None:
-            continue
-        gmesh = gltf.meshes[node.mesh]
-        weights = node_weights.get(index)
-        if weights is None:
-            default = getattr(node, "weights", None) or getattr(gmesh, "weights", None)  # pygltflib: Node has none
-            weights = np.asarray([default], dtype=np.float32) if default else None
-        for prim in gmesh.primitives:
-            if prim.attributes.POSITION is None:
-                continue
-            base_pos = read(prim.attributes.POSITION).astype(np.float32)
-            pos = np.repeat(base_pos[None], 1 if weights is None else len(weights), axis=0)
-            if weights is not None:
-                for k, target in enumerate(prim.targets or []):
-                    delta = target.get("POSITION") if isinstance(target, dict) else target.POSITION
-                    if delta is not None and k < weights.shape[1]:
-                        pos = pos + weights[:, k, None, None] * read(delta).astype(np.float32)[None]
-            homog = np.concatenate([pos, np.ones(pos.shape[:2] + (1,), dtype=np.float32)], axis=-1)
-            frames.append((homog @ world.T.astype(np.float32))[..., :3])
-            if prim.mode in (None, 4):
-                idx = read(prim.indices).astype(np.int64).reshape(-1, 3) if prim.indices is not None \
-                    else np.arange(len(base_pos)).reshape(-1, 3)
-                faces.append(idx + count)
-            count += len(base_pos)
-    if not frames:
-        raise MeshFileError(path, "contains no mesh primitives")
-    num_frames = max(len(f) for f in frames)
-    frames = [np.repeat(f, num_frames, axis=0) if len(f) == 1 else f for f in frames]
-    if any(len(f) != num_frames for f in frames):
-        raise MeshFileError(path, "meshes are animated with different keyframe counts")
-    vertices = np.concatenate(frames, axis=1)
-    # A looping file closes with a keyframe equal to the first; drop it so frames are unique.
-    total = extras.get("frames")
-    if isinstance(total, int) and 0 < total < len(vertices):
-        vertices = vertices[:total]
-    fps = float(extras.get("fps") or 0.0)
-    if not fps and times is not None and len(times) > 1 and times[1] > times[0]:
-        fps = float(1.0 / (times[1] - times[0]))
-    return AnimationFile(vertices=np.ascontiguousarray(vertices, dtype=np.float32),
-                         faces=np.concatenate(faces) if faces else np.zeros((0, 3), dtype=np.int64),
-                         fps=fps or 24.0, prompt=str(extras.get("prompt", "")))
-
-
-def read_animation(path) -> AnimationFile:
-    """Reads an animation written by :func:`save_animation` (``.glb``, ``.gltf`` or ``.npz``).
-
-    glTF files are evaluated at the keyframes of their first animation: the
-    morph targets weighted by the animated weights, under each node's world
-    transform. A file without animation reads as a single frame.
-
-    Raises:
-        MeshFileError: a missing or unreadable file, an unknown extension, an NPZ without
-            ``vertices`` and ``faces``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MeshFileError(path, "file not found")
-    ext = path.suffix.lower()
-    if ext not in ANIMATION_EXTENSIONS:
-        raise MeshFileError(path, f"unknown animation type '{path.suffix}' (expected .glb, .gltf or .npz)")
-    if ext != ".npz":
-        return _read_gltf_animation(path)
-    from .dymesh import load_npz_animation  # meshflow's animation npz, shared with the data tools
-
-    sample = load_npz_animation(path)
-    return AnimationFile(vertices=sample["vertices"], faces=sample["faces"], fps=float(sample.get("fps", 24.0)),
-                         prompt=sample["caption"])
-
-
-__all__ = [
-    "ANIMATION_EXTENSIONS",
-    "AnimationFile",
-    "atomic_file",
-    "atomic_folder",
-    "gltf_document",
-    "output_format",
-    "read_animation",
-    "save_animation",
-    "vertex_normals",
-    "write_gltf",
-    "write_npz",
-    "write_obj_sequence",
-]
+__all__ = ["OUTPUT_EXTENSIONS", "check_vertices", "gltf_document", "output_format", "write_gltf", "write_npz",
+           "write_obj_sequence"]

@@ -15,8 +15,9 @@ r"""A small glTF 2.0 reader on top of :mod:`pygltflib`, for geometry and animati
 * skins (:attr:`GltfFile.skins`) and animations (:attr:`GltfFile.clips`) as
   keyframe arrays.
 
-Evaluating an animation (interpolation, hierarchy, skinning, morphing) lives
-in :mod:`meshflow.io.animation`. Quaternions are stored the glTF way, ``(x, y, z, w)``.
+The only glTF reader of meshflow: Draco meshes (:mod:`meshflow.io.mesh`), sampling
+and reading animations back (:mod:`meshflow.io.animation`, which evaluates them) and
+the exporter all read through it. Quaternions are ``(x, y, z, w)``, as in glTF.
 Every problem with a file raises :class:`meshflow.errors.MeshFileError` naming it.
 """
 from __future__ import annotations
@@ -25,10 +26,14 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+from urllib.parse import unquote
 
+import DracoPy
 import numpy as np
+import pygltflib
 
 from ..errors import MeshFileError
+from .geometry import decompose_matrix
 
 #: numpy dtype of each accessor ``componentType``.
 COMPONENT_DTYPES = {
@@ -51,7 +56,7 @@ DRACO = "KHR_draco_mesh_compression"
 #: vertex attributes read besides positions and skin data.
 _EXTRA_ATTRIBUTES = ("NORMAL", "TEXCOORD_0", "COLOR_0")
 
-TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN = 4, 5, 6
+POINTS, TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN = 0, 4, 5, 6
 
 
 @dataclass
@@ -140,65 +145,34 @@ def _dict(obj) -> dict:
     return {k: v for k, v in vars(obj).items() if v is not None}
 
 
-def quat_from_matrix(m: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions ``(x, y, z, w)``."""
-    m = np.asarray(m, dtype=np.float64)
-    # Largest-diagonal branch of the standard conversion, vectorised.
-    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    cand = np.stack([tr, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], axis=-1)
-    k = np.argmax(cand, axis=-1)
-    q = np.empty(m.shape[:-2] + (4,))
-    for branch in range(4):
-        sel = k == branch
-        if not np.any(sel):
-            continue
-        a = m[sel]
-        if branch == 0:
-            s = np.sqrt(1.0 + tr[sel]) * 2
-            v = [(a[:, 2, 1] - a[:, 1, 2]) / s, (a[:, 0, 2] - a[:, 2, 0]) / s, (a[:, 1, 0] - a[:, 0, 1]) / s, s / 4]
-        elif branch == 1:
-            s = np.sqrt(1.0 + a[:, 0, 0] - a[:, 1, 1] - a[:, 2, 2]) * 2
-            v = [s / 4, (a[:, 0, 1] + a[:, 1, 0]) / s, (a[:, 0, 2] + a[:, 2, 0]) / s, (a[:, 2, 1] - a[:, 1, 2]) / s]
-        elif branch == 2:
-            s = np.sqrt(1.0 + a[:, 1, 1] - a[:, 0, 0] - a[:, 2, 2]) * 2
-            v = [(a[:, 0, 1] + a[:, 1, 0]) / s, s / 4, (a[:, 1, 2] + a[:, 2, 1]) / s, (a[:, 0, 2] - a[:, 2, 0]) / s]
-        else:
-            s = np.sqrt(1.0 + a[:, 2, 2] - a[:, 0, 0] - a[:, 1, 1]) * 2
-            v = [(a[:, 0, 2] + a[:, 2, 0]) / s, (a[:, 1, 2] + a[:, 2, 1]) / s, s / 4, (a[:, 1, 0] - a[:, 0, 1]) / s]
-        q[sel] = np.stack(v, axis=-1)
-    return q / np.linalg.norm(q, axis=-1, keepdims=True)
-
-
-def decompose_matrix(m: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A 4x4 affine (no shear) -> translation (3,), rotation (4,) xyzw, scale (3,)."""
-    m = np.asarray(m, dtype=np.float64).reshape(4, 4)
-    t = m[:3, 3].copy()
-    s = np.linalg.norm(m[:3, :3], axis=0)
-    s[s == 0] = 1.0
-    r = m[:3, :3] / s
-    if np.linalg.det(r) < 0:
-        s[0], r[:, 0] = -s[0], -r[:, 0]
-    return t, quat_from_matrix(r), s
-
-
 class GltfFile:
     r"""A glTF 2.0 file (``.gltf`` with its buffers, or ``.glb``) read into numpy arrays.
 
     Args:
         path (str or Path): the file.
+        document (pygltflib.GLTF2, optional): a document already in memory (a GLB being
+            written); ``path`` then only names it in errors. (default: read ``path``)
 
     Example:
-        >>> g = GltfFile("Horse.glb")
-        >>> [c.name for c in g.clips]
+        >>> [c.name for c in GltfFile("Horse.glb").clips]
         ['AnimalArmature|Gallop', ...]
-        >>> g.primitives(0)[0].positions.shape
-        (1234, 3)
     """
 
-    def __init__(self, path):
-        import pygltflib
-
+    def __init__(self, path, document: Optional[pygltflib.GLTF2] = None):
         self.path = Path(path)
+        self.gltf = gltf = self._load() if document is None else document
+        required = list(gltf.extensionsRequired or [])
+        bad = [e for e in required if e in UNSUPPORTED_EXTENSIONS]
+        if bad:
+            raise MeshFileError(self.path, f"uses the unsupported required extension(s) {', '.join(bad)}")
+        self._buffers: Dict[int, bytes] = {}
+        self._accessors: Dict[int, np.ndarray] = {}
+        self._primitives: Dict[Tuple[int, bool], List[Primitive]] = {}
+        self._skins: Optional[List[Skin]] = None
+        self._clips: Optional[List[Clip]] = None
+        self._build_hierarchy()
+
+    def _load(self) -> pygltflib.GLTF2:
         if not self.path.is_file():
             raise MeshFileError(self.path, "no such file")
         if self.path.suffix.lower() == ".glb":
@@ -214,17 +188,7 @@ class GltfFile:
             raise MeshFileError(self.path, f"cannot parse glTF ({type(e).__name__}: {e})") from None
         if gltf is None:
             raise MeshFileError(self.path, "cannot parse glTF")
-        self.gltf = gltf
-        required = list(gltf.extensionsRequired or [])
-        bad = [e for e in required if e in UNSUPPORTED_EXTENSIONS]
-        if bad:
-            raise MeshFileError(self.path, f"uses the unsupported required extension(s) {', '.join(bad)}")
-        self._buffers: Dict[int, bytes] = {}
-        self._accessors: Dict[int, np.ndarray] = {}
-        self._primitives: Dict[int, List[Primitive]] = {}
-        self._skins: Optional[List[Skin]] = None
-        self._clips: Optional[List[Clip]] = None
-        self._build_hierarchy()
+        return gltf
 
     # ------------------------------------------------------------- buffers ---
     def buffer(self, index: int) -> bytes:
@@ -246,8 +210,6 @@ class GltfFile:
             except Exception:
                 raise MeshFileError(self.path, f"buffer {index} has a malformed data URI") from None
         else:
-            from urllib.parse import unquote
-
             target = self.path.parent / unquote(uri)
             try:
                 data = target.read_bytes()
@@ -430,25 +392,25 @@ class GltfFile:
         return out
 
     # ------------------------------------------------------------- meshes ---
-    def primitives(self, mesh: int) -> List[Primitive]:
-        """The triangle primitives of mesh ``mesh`` (points and lines are left out)."""
-        if mesh in self._primitives:
-            return self._primitives[mesh]
+    def primitives(self, mesh: int, points: bool = False) -> List[Primitive]:
+        """The triangle primitives of mesh ``mesh`` (lines left out; points only if ``points``, without faces)."""
+        if (mesh, points) in self._primitives:
+            return self._primitives[mesh, points]
         try:
             m = self.gltf.meshes[mesh]
         except (IndexError, TypeError):
             raise MeshFileError(self.path, f"mesh {mesh} does not exist") from None
         out = []
         for k, prim in enumerate(m.primitives or []):
-            p = self._primitive(prim, mesh, k)
+            p = self._primitive(prim, mesh, k, points)
             if p is not None:
                 out.append(p)
-        self._primitives[mesh] = out
+        self._primitives[mesh, points] = out
         return out
 
-    def _primitive(self, prim, mesh: int, k: int) -> Optional[Primitive]:
+    def _primitive(self, prim, mesh: int, k: int, points: bool) -> Optional[Primitive]:
         mode = TRIANGLES if prim.mode is None else prim.mode
-        if mode not in (TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN):
+        if mode not in (TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN) + ((POINTS,) if points else ()):
             return None
         attrs = _dict(prim.attributes)
         where = f"mesh {mesh} primitive {k}"
@@ -471,7 +433,7 @@ class GltfFile:
             indices = np.arange(n, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= n):
             raise MeshFileError(self.path, f"{where} has indices outside [0, {n})")
-        faces = _triangulate(indices, mode)
+        faces = _triangulate(indices, mode) if mode != POINTS else np.zeros((0, 3), dtype=np.int64)
 
         joints = weights = None
         sets = sorted(int(a.split("_")[1]) for a in arrays if a.startswith("JOINTS_") and a.split("_")[1].isdigit())
@@ -498,10 +460,6 @@ class GltfFile:
         return Primitive(pos, faces, joints, weights, targets, mesh, k, extra, prim.material)
 
     def _decode_draco(self, ext, attrs, where):
-        try:
-            import DracoPy
-        except ImportError:  # pragma: no cover - DracoPy is a dependency
-            raise MeshFileError(self.path, f"{where} is Draco-compressed ({DRACO}); install DracoPy to read it") from None
         data, _ = self.buffer_view(ext["bufferView"])
         try:
             mesh = DracoPy.decode(bytes(data))
@@ -639,86 +597,4 @@ def _triangulate(indices: np.ndarray, mode: int) -> np.ndarray:
     return np.stack([indices[i + 1], indices[i + 2], np.full(n - 2, indices[0])], axis=1)
 
 
-def _material(g: GltfFile, index: Optional[int]):
-    """A trimesh PBR material for glTF material ``index`` (base colour and its texture), or None."""
-    if index is None or not g.gltf.materials or not 0 <= index < len(g.gltf.materials):
-        return None
-    import io
-
-    from trimesh.visual.material import PBRMaterial
-
-    mat = g.gltf.materials[index]
-    pbr = mat.pbrMetallicRoughness
-    kwargs = {"name": mat.name}
-    if pbr is not None:
-        if pbr.baseColorFactor is not None:
-            kwargs["baseColorFactor"] = pbr.baseColorFactor
-        tex = pbr.baseColorTexture
-        if tex is not None:
-            try:
-                from PIL import Image
-
-                source = g.gltf.textures[tex.index].source
-                img = g.gltf.images[source]
-                if img.bufferView is not None:
-                    data, _ = g.buffer_view(img.bufferView)
-                    raw = bytes(data)
-                elif img.uri and img.uri.startswith("data:"):
-                    raw = base64.b64decode(img.uri.split(",", 1)[1])
-                else:
-                    raw = (g.path.parent / img.uri).read_bytes()
-                image = Image.open(io.BytesIO(raw))
-                image.load()
-                kwargs["baseColorTexture"] = image
-            except Exception:  # a missing or unreadable texture keeps the colour factor only
-                pass
-    return PBRMaterial(**kwargs)
-
-
-def read_gltf_static(path) -> list:
-    r"""The static geometry of a glTF / GLB file as :class:`meshflow.io.mesh.MeshPart` s.
-
-    Used by :func:`meshflow.io.mesh.read_mesh` for Draco-compressed files, which
-    trimesh cannot decode. Like trimesh, every mesh node's primitives are placed
-    by the node's rest-pose world matrix (skinning is not evaluated: skinned
-    meshes come out in their bind shape), in scene order; UVs, normals and the
-    base-colour material are kept on each part's :class:`trimesh.Trimesh`.
-    """
-    import trimesh
-
-    from .animation import compose_trs
-    from .mesh import MeshPart
-
-    g = GltfFile(path)
-    t, r, s = g.rest_trs
-    local = compose_trs(t, r, s)
-    for node, mat in g.matrix_nodes().items():
-        local[node] = mat
-    world = g.world_matrices(local)
-    parts = []
-    mesh_nodes = [i for i in g.scene_nodes() if g.gltf.nodes[i].mesh is not None]
-    for node in mesh_nodes:
-        nd = g.gltf.nodes[node]
-        for p in g.primitives(nd.mesh):
-            m = world[node]
-            v = p.positions @ m[:3, :3].T + m[:3, 3]
-            visual = None
-            uv = p.attributes.get("TEXCOORD_0")
-            material = _material(g, p.material)
-            if uv is not None:
-                uv = np.asarray(uv, dtype=np.float64).copy()
-                uv[:, 1] = 1.0 - uv[:, 1]  # glTF's v runs down the image; trimesh's runs up
-                visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-            elif material is not None:
-                visual = trimesh.visual.TextureVisuals(material=material)
-            normals = p.attributes.get("NORMAL")
-            if normals is not None:
-                normals = np.asarray(normals, dtype=np.float64) @ np.linalg.inv(m[:3, :3])
-            mesh = trimesh.Trimesh(vertices=v, faces=p.faces, vertex_normals=normals, visual=visual,
-                                   process=False, validate=False)
-            name = nd.name or f"node{node}"
-            if len(g.primitives(nd.mesh)) > 1:
-                name = f"{name}_{p.index}"
-            parts.append(MeshPart(name=name if len(mesh_nodes) > 1 or len(g.primitives(nd.mesh)) > 1
-                                  else g.path.stem, mesh=mesh, start=0))
-    return parts
+__all__ = ["COMPONENT_DTYPES", "TYPE_SIZES", "Channel", "Clip", "GltfFile", "Primitive", "Skin"]

@@ -3,11 +3,15 @@
 :func:`read_mesh` returns a :class:`MeshFile`: every primitive of the file
 flattened into world space, in the file's vertex order (``process=False``),
 with its UVs and material kept on a per-part :class:`trimesh.Trimesh` so an
-animation can later be written back onto the original structure.
-:func:`load_mesh` turns that into the mesh graph (:func:`meshflow.data.mesh_graph`).
+animation can later be written back onto the original structure. Draco-compressed
+glTF, which trimesh cannot decode, is read by :class:`meshflow.io.gltf.GltfFile`
+(:func:`read_gltf_static`). The mesh graph of a file is built one layer up, by
+:func:`meshflow.data.graph.file_graph` (``meshflow.load_mesh``).
 """
 from __future__ import annotations
 
+import base64
+import io
 import json
 import struct
 import warnings
@@ -16,8 +20,13 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+import trimesh
+from PIL import Image
+from trimesh.visual.material import PBRMaterial
 
 from ..errors import MeshFileError
+from .geometry import compose_trs
+from .gltf import GltfFile
 
 EXTENSIONS = (".glb", ".gltf", ".obj", ".ply", ".stl", ".off")
 
@@ -64,16 +73,6 @@ class MeshFile:
         sizes = [p.num_vertices for p in self.parts]
         return np.repeat(np.arange(len(sizes)), sizes)
 
-    def graph(self, normalize: bool = True):
-        """The welded mesh graph (PyG ``Data``); see :func:`meshflow.data.mesh_graph`."""
-        from ..data.graph import mesh_graph
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # read_mesh already reported degenerate faces
-            data = mesh_graph(self.vertices, self.faces if len(self.faces) else None,
-                              weld=True, normalize=normalize, name=self.path.stem)
-        return data
-
 
 def _sniff_gltf(path: Path) -> Optional[dict]:
     """The JSON chunk of a .glb/.gltf file (None if it cannot be parsed)."""
@@ -114,8 +113,6 @@ def _check_file(path: Path):
 
 
 def _load_trimesh_scene(path: Path, ext: str):
-    import trimesh
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -124,13 +121,6 @@ def _load_trimesh_scene(path: Path, ext: str):
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise MeshFileError(path, f"cannot be read as {ext[1:].upper()} ({msg})") from None
     return scene
-
-
-def _draco_parts(path: Path) -> List[MeshPart]:
-    """Static geometry of a Draco-compressed glTF (trimesh cannot decode it) via meshflow's glTF reader."""
-    from .gltf import read_gltf_static
-
-    return read_gltf_static(path)
 
 
 def read_mesh(path) -> MeshFile:
@@ -144,12 +134,10 @@ def read_mesh(path) -> MeshFile:
         MeshFileError: missing file, unknown extension, unreadable or mislabelled
             file, no vertices, non-finite coordinates, face indices out of range.
     """
-    import trimesh
-
     path = Path(path)
     ext, gltf = _check_file(path)
     if ext == "draco":
-        parts = _draco_parts(path)
+        parts = read_gltf_static(path)
     else:
         scene = _load_trimesh_scene(path, ext)
         parts = []
@@ -202,36 +190,78 @@ def read_mesh(path) -> MeshFile:
     return MeshFile(path=path, vertices=v.astype(np.float32), faces=f, parts=parts)
 
 
-def load_mesh(path, normalize: bool = True):
-    """Reads a mesh file and returns its mesh graph.
+def _material(g: GltfFile, index: Optional[int]):
+    """A trimesh PBR material for glTF material ``index`` (base colour and its texture), or None."""
+    if index is None or not g.gltf.materials or not 0 <= index < len(g.gltf.materials):
+        return None
+    mat = g.gltf.materials[index]
+    pbr = mat.pbrMetallicRoughness
+    kwargs = {"name": mat.name}
+    if pbr is not None:
+        if pbr.baseColorFactor is not None:
+            kwargs["baseColorFactor"] = pbr.baseColorFactor
+        tex = pbr.baseColorTexture
+        if tex is not None:
+            try:
+                source = g.gltf.textures[tex.index].source
+                img = g.gltf.images[source]
+                if img.bufferView is not None:
+                    data, _ = g.buffer_view(img.bufferView)
+                    raw = bytes(data)
+                elif img.uri and img.uri.startswith("data:"):
+                    raw = base64.b64decode(img.uri.split(",", 1)[1])
+                else:
+                    raw = (g.path.parent / img.uri).read_bytes()
+                image = Image.open(io.BytesIO(raw))
+                image.load()
+                kwargs["baseColorTexture"] = image
+            except Exception:  # a missing or unreadable texture keeps the colour factor only
+                pass
+    return PBRMaterial(**kwargs)
 
-    Args:
-        path: a ``.glb .gltf .obj .ply .stl .off`` file.
-        normalize (bool, optional): store normalised positions in ``pos`` (the
-            original's frame-0 bounding-box centre and max-abs scale, kept in
-            ``center`` / ``scale``). (default: :obj:`True`)
 
-    Returns:
-        :class:`torch_geometric.data.Data` with ``pos``, ``face``, ``edge_index``,
-        ``source_index`` (file vertex -> welded vertex), ``center``, ``scale``, ``name``.
+def read_gltf_static(path) -> List[MeshPart]:
+    r"""The static geometry of a glTF / GLB file as :class:`MeshPart` s.
+
+    Used by :func:`read_mesh` for Draco-compressed files, which
+    trimesh cannot decode. Like trimesh, every mesh node's primitives are placed
+    by the node's rest-pose world matrix (skinning is not evaluated: skinned
+    meshes come out in their bind shape), in scene order; UVs, normals and the
+    base-colour material are kept on each part's :class:`trimesh.Trimesh`.
     """
-    return read_mesh(path).graph(normalize=normalize)
+    g = GltfFile(path)
+    t, r, s = g.rest_trs
+    local = compose_trs(t, r, s)
+    for node, mat in g.matrix_nodes().items():
+        local[node] = mat
+    world = g.world_matrices(local)
+    parts = []
+    mesh_nodes = [i for i in g.scene_nodes() if g.gltf.nodes[i].mesh is not None]
+    for node in mesh_nodes:
+        nd = g.gltf.nodes[node]
+        for p in g.primitives(nd.mesh):
+            m = world[node]
+            v = p.positions @ m[:3, :3].T + m[:3, 3]
+            visual = None
+            uv = p.attributes.get("TEXCOORD_0")
+            material = _material(g, p.material)
+            if uv is not None:
+                uv = np.asarray(uv, dtype=np.float64).copy()
+                uv[:, 1] = 1.0 - uv[:, 1]  # glTF's v runs down the image; trimesh's runs up
+                visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
+            elif material is not None:
+                visual = trimesh.visual.TextureVisuals(material=material)
+            normals = p.attributes.get("NORMAL")
+            if normals is not None:
+                normals = np.asarray(normals, dtype=np.float64) @ np.linalg.inv(m[:3, :3])
+            mesh = trimesh.Trimesh(vertices=v, faces=p.faces, vertex_normals=normals, visual=visual,
+                                   process=False, validate=False)
+            name = nd.name or f"node{node}"
+            if len(g.primitives(nd.mesh)) > 1:
+                name = f"{name}_{p.index}"
+            parts.append(MeshPart(name=name if len(mesh_nodes) > 1 or len(g.primitives(nd.mesh)) > 1
+                                  else g.path.stem, mesh=mesh, start=0))
+    return parts
 
 
-def inspect_mesh(path) -> dict:
-    """Counts for ``meshflow inspect``: file/welded vertices, faces, edges, components, bbox."""
-    from ..data.graph import connected_components
-
-    mesh = read_mesh(path)
-    data = mesh.graph(normalize=False)
-    return {
-        "path": str(path),
-        "vertices": int(len(mesh.vertices)),
-        "welded_vertices": int(data.num_nodes),
-        "faces": int(data.face.size(1)),
-        "edges": int(data.edge_index.size(1) // 2),
-        "components": connected_components(data.edge_index, data.num_nodes),
-        "primitives": len(mesh.parts),
-        "bbox_min": [float(x) for x in mesh.vertices.min(axis=0)],
-        "bbox_max": [float(x) for x in mesh.vertices.max(axis=0)],
-    }
+__all__ = ["EXTENSIONS", "MeshFile", "MeshPart", "read_gltf_static", "read_mesh"]

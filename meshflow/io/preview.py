@@ -14,16 +14,22 @@ UV seams leave no shading seam); meshes without faces are drawn as points.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
+import imageio.v2 as iio2
+import imageio.v3 as iio
+import moderngl
 import numpy as np
 
 from ..errors import MeshflowError
-from .export import AnimationFile, atomic_file, read_animation, vertex_normals
+from .animation import Animation, load_animation
+from .atomic import atomic_file
+from .geometry import vertex_normals, weld_vertices
 
 PREVIEW_EXTENSIONS = (".gif", ".mp4", ".png")
 
@@ -82,10 +88,6 @@ def create_context():
     Raises:
         MeshflowError: no OpenGL implementation could be opened, with what to install.
     """
-    try:
-        import moderngl
-    except ImportError:
-        raise MeshflowError("preview needs the 'moderngl' package (pip install moderngl)") from None
     errors = []
     for kwargs in ({"backend": "egl"}, {}):
         try:
@@ -169,8 +171,6 @@ def render_frames(vertices, faces, size: int = 512, color=(0.72, 0.74, 0.78), ba
     Returns:
         (T, size, size, 3) uint8 images.
     """
-    from ..data.graph import weld_vertices
-
     vertices = np.asarray(vertices, dtype=np.float32)
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if vertices.ndim != 3 or vertices.shape[-1] != 3 or vertices.shape[0] == 0 or vertices.shape[1] == 0:
@@ -242,26 +242,20 @@ def contact_sheet(images: np.ndarray, columns: Optional[int] = None, max_frames:
 
 def write_video(path, images: np.ndarray, fps: float) -> Path:
     """Writes frames as ``.gif`` (looping), ``.mp4`` (H.264 via imageio-ffmpeg) or ``.png`` (contact sheet)."""
-    import imageio.v3 as iio
-
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in PREVIEW_EXTENSIONS:
         raise MeshflowError(f"{path}: unknown preview type '{path.suffix}' (expected {', '.join(PREVIEW_EXTENSIONS)})")
     if ext == ".mp4":
-        try:
-            import imageio_ffmpeg  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("imageio_ffmpeg") is None:
             raise MeshflowError("writing .mp4 needs the 'imageio-ffmpeg' package (pip install imageio-ffmpeg); "
-                                "or write a .gif") from None
+                                "or write a .gif")
     with atomic_file(path, suffix=ext) as tmp:
         if ext == ".gif":
             iio.imwrite(tmp, images, extension=".gif", duration=1000.0 / fps, loop=0)
         elif ext == ".png":
             iio.imwrite(tmp, contact_sheet(images), extension=".png")
         else:
-            import imageio.v2 as iio2
-
             with iio2.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8,
                                  pixelformat="yuv420p", macro_block_size=16) as writer:
                 for image in images:
@@ -269,9 +263,10 @@ def write_video(path, images: np.ndarray, fps: float) -> Path:
     return path
 
 
-def render_preview(source: Union[str, Path, AnimationFile], out, size: int = 512,
+def render_preview(source: Union[str, Path, Animation], out, size: int = 512,
                    fps: Optional[float] = None, **render_kwargs) -> PreviewResult:
-    """Renders an animation file (``.glb``/``.gltf``/``.npz``) or :class:`AnimationFile` to a GIF, MP4 or PNG.
+    """Renders an animation file (any :func:`~meshflow.io.animation.load_animation` reads) or
+    :class:`~meshflow.io.animation.Animation` to a GIF, MP4 or PNG.
 
     Args:
         source: the animation (a path or one already read).
@@ -284,7 +279,7 @@ def render_preview(source: Union[str, Path, AnimationFile], out, size: int = 512
     out = Path(out)
     if out.suffix.lower() not in PREVIEW_EXTENSIONS:
         raise MeshflowError(f"{out}: unknown preview type '{out.suffix}' (expected {', '.join(PREVIEW_EXTENSIONS)})")
-    animation = source if isinstance(source, AnimationFile) else read_animation(source)
+    animation = source if isinstance(source, Animation) else load_animation(source)
     fps = float(fps or animation.fps or 24.0)
     if fps <= 0:
         raise MeshflowError(f"expected fps > 0 (got {fps})")

@@ -15,14 +15,19 @@ they were found in ``--clip`` or in the rf checkpoint) and the extras
 """
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 from ..errors import CheckpointError
+from .factors import LatentFactors
 from ..io.jsonfile import read_json
+from .dymesh_vae import load_original_vae
+from .hub import load_original_checkpoint, save_model_dir
+from .mmdit import convert_original_state_dict, load_original_mmdit
+from .text import CLIPTextEncoder, clip_state_dict_from_hf, read_clip_weights
 
 
 def read_training_config(path, sections=("rf_config",)) -> dict:
@@ -33,18 +38,6 @@ def read_training_config(path, sections=("rf_config",)) -> dict:
             raise CheckpointError(f"{path}: expected the original training config with '{section}' (got keys: "
                                   f"{sorted(config) if isinstance(config, dict) else type(config).__name__})")
     return config
-
-
-def _vae_component(vae_path, vae_config: dict):
-    from .dymesh_vae import load_original_vae  # the DyMeshVAE module (its own issue)
-
-    vae = load_original_vae(str(vae_path), vae_config)
-    cfg = getattr(vae, "config", None)
-    if is_dataclass(cfg):
-        cfg = asdict(cfg)
-    elif cfg is None:
-        cfg = dict(vae_config)
-    return dict(cfg), vae.state_dict()
 
 
 def convert_original(
@@ -74,11 +67,6 @@ def convert_original(
             name and the weights are needed at run time (``MESHFLOW_CLIP_WEIGHTS``).
         dtype: store floating-point weights in this dtype (default: as found).
     """
-    from ..flow import LatentFactors
-    from .hub import load_original_checkpoint, save_model_dir
-    from .mmdit import convert_original_state_dict, load_original_mmdit
-    from .text import CLIPTextEncoder, clip_state_dict_from_hf, read_clip_weights
-
     if rf is None and vae is None:
         raise CheckpointError("nothing to convert: give the original VAE (--vae) and/or MMDiT (--rf) checkpoint")
     if rf is not None and factors is None:
@@ -89,7 +77,8 @@ def convert_original(
     configs, states, extras = {}, {}, {}
 
     if vae is not None:
-        configs["vae"], states["vae"] = _vae_component(vae, vae_config)
+        model = load_original_vae(str(vae), vae_config)
+        configs["vae"], states["vae"] = asdict(model.config), model.state_dict()
 
     if rf is not None:
         rf_config = train_cfg["rf_config"]
@@ -109,19 +98,20 @@ def convert_original(
             clip_state = clip_state_dict_from_hf(hf_clip)
         if clip_state is not None:
             encoder = CLIPTextEncoder.from_state_dict(clip_state, cache_size=0)  # checks every shape
-            if encoder.width != mmdit.text_dim:
+            if encoder.width != mmdit.config.text_dim:
                 raise CheckpointError(f"CLIP text width {encoder.width} does not match the MMDiT's text features "
-                                      f"({mmdit.text_dim}, 'clip_token_mlp')")
+                                      f"({mmdit.config.text_dim}, 'clip_token_mlp')")
             configs["text_encoder"] = encoder.config()
             states["text_encoder"] = encoder.tower.state_dict()
         else:
-            if mmdit.text_dim != CLIPTextEncoder.dim:
+            if mmdit.config.text_dim != CLIPTextEncoder.dim:
                 raise CheckpointError(f"{rf}: expected CLIP ViT-L/14 text features ({CLIPTextEncoder.dim}) in "
-                                      f"'clip_token_mlp' (got {mmdit.text_dim}); pass --clip with matching weights")
+                                      f"'clip_token_mlp' (got {mmdit.config.text_dim}); pass --clip with matching "
+                                      "weights")
             configs["text_encoder"] = {"name": CLIPTextEncoder.name}
 
         shape_channels = int(vae_config["latent_dim"]) if isinstance(vae_config, dict) and "latent_dim" in vae_config \
-            else mmdit.input_channels // 2
+            else mmdit.config.input_channels // 2
         extras["factors"] = lat.to_dict()
         extras["flow"] = {
             "shape_channels": shape_channels,

@@ -22,17 +22,21 @@ Module names are meshflow's own; :func:`load_original_vae` maps an original
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Dict, Mapping, Optional, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from .hub import ModelMixin, load_original_checkpoint, unwrap_state_dict
 from .keymap import KeyMap
 from ..nn import (NeighborAttention, PointEmbedding, SyncAttention, SyncFeedForward,
                   TrajectoryEmbedding, VertexQueryAttention, farthest_point_sampling)
+from ..data.graph import mesh_graph
+from ..data.graph import edge_index_from_faces
 
 
 @dataclass
@@ -103,7 +107,7 @@ class DyMeshVAEOutput:
     kl: Tensor  # (B,)
 
 
-class DyMeshVAE(nn.Module):
+class DyMeshVAE(ModelMixin, nn.Module):
     r"""The DyMeshVAE of `"AnimateAnyMesh: A Feed-Forward 4D Foundation Model for
     Text-Driven Universal Mesh Animation" <https://arxiv.org/abs/2506.09982>`_.
 
@@ -115,30 +119,36 @@ class DyMeshVAE(nn.Module):
     tokens, then every vertex (query from :math:`e_0`) reads its mesh's tokens
     and predicts :math:`T` offsets; the output is :math:`V_0 + \text{offsets}`.
 
-    Built as ``DyMeshVAE(**asdict(DyMeshVAEConfig(...)))``; ``self.config``
-    holds the resolved configuration.
+    Built as ``DyMeshVAE(DyMeshVAEConfig(...))`` (or :meth:`from_config` with a
+    dict); ``self.config`` holds the configuration and is the only copy of it.
+    A model directory holds it as component ``vae`` (:meth:`save_component`,
+    :meth:`from_directory`).
+
+    Args:
+        config (DyMeshVAEConfig, optional): the hyper-parameters. (default: ``DyMeshVAEConfig()``)
     """
 
-    def __init__(self, enc_depth: int = 8, dec_depth: int = 8, dim: int = 256, output_dim: int = 48,
-                 latent_dim: int = 32, heads: int = 8, dim_head: int = 64, T: int = 16, num_traj: int = 512,
-                 n_layers: int = 1, max_tokens: int = 8192, chunk_size: Optional[int] = 8192):
+    config_class = DyMeshVAEConfig
+    component = "vae"
+
+    def __init__(self, config: Optional[DyMeshVAEConfig] = None):
         super().__init__()
-        self.config = DyMeshVAEConfig(
-            enc_depth=enc_depth, dec_depth=dec_depth, dim=dim, output_dim=output_dim, latent_dim=latent_dim,
-            heads=heads, dim_head=dim_head, T=T, num_traj=num_traj, n_layers=n_layers,
-            max_tokens=max_tokens, chunk_size=chunk_size)
-        C, L = dim, latent_dim
-        self.T = T
-        self.latent_dim = L
+        config = DyMeshVAEConfig() if config is None else config
+        if not isinstance(config, DyMeshVAEConfig):
+            raise TypeError(f"Expected a DyMeshVAEConfig (got {type(config).__name__}); "
+                            "build from a dict with DyMeshVAE.from_config")
+        self.config = config
+        C, L, T, chunk_size = config.dim, config.latent_dim, config.T, config.chunk_size
 
         # Encoder
         self.point_embed = PointEmbedding(C)  # V0 -> e0
         self.traj_embed = TrajectoryEmbedding(3 * T, C)  # V_t - V0 -> eT
         self.neighbor_layers = nn.ModuleList(
-            [NeighborAttention(C, heads=1, head_channels=2 * C, chunk_size=chunk_size) for _ in range(n_layers)])
+            [NeighborAttention(C, heads=1, head_channels=2 * C, chunk_size=chunk_size)
+             for _ in range(config.n_layers)])
         self.enc_attn = nn.ModuleList(
-            [SyncAttention(C, heads=1, head_channels=C, chunk_size=chunk_size) for _ in range(enc_depth)])
-        self.enc_ff = nn.ModuleList([SyncFeedForward(C) for _ in range(enc_depth)])
+            [SyncAttention(C, heads=1, head_channels=C, chunk_size=chunk_size) for _ in range(config.enc_depth)])
+        self.enc_ff = nn.ModuleList([SyncFeedForward(C) for _ in range(config.enc_depth)])
         self.to_shape_latent = nn.Linear(C, L)  # x0, deterministic
         self.to_traj_mean = nn.Linear(C, L)
         self.to_traj_logvar = nn.Linear(C, L)
@@ -147,13 +157,23 @@ class DyMeshVAE(nn.Module):
         self.from_shape_latent = nn.Linear(L, C)
         self.from_traj_latent = nn.Linear(L, C)
         self.dec_attn = nn.ModuleList(
-            [SyncAttention(C, heads=heads, head_channels=dim_head) for _ in range(dec_depth)])
-        self.dec_ff = nn.ModuleList([SyncFeedForward(C) for _ in range(dec_depth)])
+            [SyncAttention(C, heads=config.heads, head_channels=config.dim_head) for _ in range(config.dec_depth)])
+        self.dec_ff = nn.ModuleList([SyncFeedForward(C) for _ in range(config.dec_depth)])
         self.query_proj = nn.Linear(C, 2 * C)  # vertex queries from e0
         self.vertex_attn = VertexQueryAttention(2 * C, C, C, heads=1, head_channels=2 * C, chunk_size=chunk_size)
-        self.to_offsets = nn.Linear(2 * C, output_dim)  # read as (T, 3) per vertex
+        self.to_offsets = nn.Linear(2 * C, config.output_dim)  # read as (T, 3) per vertex
 
         self.initialize_weights()
+
+    @property
+    def T(self) -> int:
+        """Frames per trajectory (``config.T``)."""
+        return self.config.T
+
+    @property
+    def latent_dim(self) -> int:
+        """L, the shape channels and the trajectory channels per token (``config.latent_dim``)."""
+        return self.config.latent_dim
 
     def initialize_weights(self):
         """PyTorch's default initialisation for every layer, except that the output
@@ -216,7 +236,6 @@ class DyMeshVAE(nn.Module):
             return edge_index
         face = getattr(data, "face", None)
         if face is not None:
-            from ..data.graph import edge_index_from_faces
 
             return edge_index_from_faces(face, N)
         return torch.empty(2, 0, dtype=torch.long, device=device)
@@ -423,8 +442,6 @@ KEY_MAP = KeyMap(ORIGINAL_KEY_RULES)
 
 def original_to_meshflow_state_dict(state_dict: Mapping[str, Tensor]) -> Tuple[Dict[str, Tensor], list]:
     """Renames original DyMeshVAE keys; returns ``(renamed, keys that match no rule)``."""
-    from .hub import unwrap_state_dict
-
     return KEY_MAP.rename_to_meshflow(unwrap_state_dict(state_dict))
 
 
@@ -446,7 +463,7 @@ def config_from_original(vae_config: Mapping) -> DyMeshVAEConfig:
         raise CheckpointError(f"Expected vae_config 'norm_type' to be 'qkv' (got {norm_type!r})")
     known = {f.name for f in fields(DyMeshVAEConfig)}
     unknown = sorted(set(vae_config) - known)
-    if unknown:
+    if unknown:  # the original's key names, so its own wording rather than hub.config_from_dict's
         raise CheckpointError(f"Unknown vae_config key(s): {', '.join(unknown)} (expected some of: "
                               f"{', '.join(sorted(known))})")
     try:
@@ -469,8 +486,6 @@ def load_original_vae(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor]],
         the model in eval mode. Raises :class:`meshflow.errors.CheckpointError` listing
         missing, unexpected or mis-shaped keys.
     """
-    from .hub import load_original_checkpoint
-
     if isinstance(checkpoint, (str, os.PathLike)):
         state_dict = load_original_checkpoint(checkpoint)
         source = str(checkpoint)
@@ -478,7 +493,7 @@ def load_original_vae(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor]],
         state_dict = checkpoint
         source = "state dict"
     cfg = config_from_original(vae_config)
-    model = DyMeshVAE(**asdict(cfg)).to(dtype)
+    model = DyMeshVAE(cfg).to(dtype)
     renamed, unknown = original_to_meshflow_state_dict(state_dict)
     expected = model.state_dict()
     missing = sorted(k for k in expected if k not in renamed)
@@ -500,40 +515,12 @@ def load_original_vae(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor]],
 
 def save_vae(model: DyMeshVAE, directory, extras: Optional[dict] = None, dtype: Optional[torch.dtype] = None):
     """Writes a model directory whose component ``vae`` is this model (config + safetensors)."""
-    from .hub import save_model_dir
-
-    return save_model_dir(directory, {"vae": asdict(model.config)}, {"vae": model.state_dict()},
-                          extras=extras, dtype=dtype)
-
-
-def vae_from_component(config: Mapping, state_dict: Mapping[str, Tensor], where: str = "vae") -> DyMeshVAE:
-    """A :class:`DyMeshVAE` from a model directory's ``vae`` component (config dict + state dict)."""
-    known = {f.name for f in fields(DyMeshVAEConfig)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise CheckpointError(f"{where}: unknown DyMeshVAE config key(s) {', '.join(unknown)}")
-    try:
-        cfg = DyMeshVAEConfig(**config)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{where}: invalid DyMeshVAE config ({e})") from None
-    model = DyMeshVAE(**asdict(cfg))
-    try:
-        result = model.load_state_dict(dict(state_dict), strict=False)
-    except RuntimeError as e:  # shape mismatches
-        raise CheckpointError(f"{where}: weights do not match the config ({str(e).splitlines()[-1].strip()})") from None
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"{where}: weights do not match the config (missing: "
-                              f"{', '.join(result.missing_keys) or 'none'}; unexpected: "
-                              f"{', '.join(result.unexpected_keys) or 'none'})")
-    return model.eval()
+    return model.save_component(directory, "vae", extras=extras, dtype=dtype)
 
 
 def load_vae(directory, device="cpu") -> DyMeshVAE:
-    """Loads the ``vae`` component of a meshflow model directory (eval mode)."""
-    from .hub import load_component
-
-    config, state_dict = load_component(directory, "vae", device=device)
-    return vae_from_component(config, state_dict, where=str(directory)).to(device)
+    """Loads the ``vae`` component of a meshflow model directory (float32, eval mode)."""
+    return DyMeshVAE.from_directory(directory, "vae", device=device, dtype=torch.float32)
 
 
 # --------------------------------------------------------------- round trip ---
@@ -561,9 +548,6 @@ def reconstruct(model: DyMeshVAE, vertices, faces, num_tokens: Optional[int] = N
         ``(reconstruction (T, N, 3) in the input's units, mean per-vertex Euclidean
         error over frames and vertices in normalised units, K)``.
     """
-    import numpy as np
-
-    from ..data.graph import mesh_graph
 
     V = np.asarray(vertices, dtype=np.float32)
     if V.ndim != 3 or V.shape[2] != 3:

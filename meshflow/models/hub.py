@@ -10,22 +10,26 @@ A meshflow model directory holds no pickles::
       mmdit.safetensors
 
 ``save_model_dir`` writes it atomically (a temporary folder renamed into
-place); ``load_model_dir`` reads the config and the tensors back; each model
-module turns its component (resolved dataclass config + state dict) into a model.
+place); :func:`load_model_config` reads config.json once and
+:func:`load_weights` one component's tensors. A model that mixes in
+:class:`ModelMixin` (DyMeshVAE, MMDiT) is one component: ``save_component``
+writes its resolved dataclass config and weights, ``from_directory`` builds it
+from its part of config.json (unknown keys refused) and loads the weights strictly.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar
 
 import torch
+from safetensors.torch import load_file
 from torch import Tensor
 
 from ..errors import CheckpointError
+from ..io.atomic import atomic_folder
 from ..io.jsonfile import read_json
 
 FORMAT = "meshflow-model"
@@ -52,10 +56,7 @@ def save_model_dir(
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; a model directory is for everyone
+    with atomic_folder(directory, replace=True, mode=0o755) as tmp:  # a model directory is for everyone
         config = {"format": FORMAT, "version": VERSION, "components": dict(configs)}
         config.update(extras or {})
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -68,18 +69,12 @@ def save_model_dir(
                 tensors[k] = v.contiguous()
             save_file(tensors, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
             os.chmod(tmp / f"{name}.safetensors", 0o644)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
+
+
+def _names(keys) -> str:
+    keys = list(keys)
+    return (", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "")) or "none"
 
 
 def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], what: str) -> None:
@@ -89,11 +84,14 @@ def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], what: str) 
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        raise CheckpointError(f"{what}: the weights do not fit {type(model).__name__} (missing: {missing[:5]}, "
-                              f"unexpected: {unexpected[:5]})")
-    for k, v in state.items():
-        if own[k].shape != v.shape:
-            raise CheckpointError(f"{what}: expected '{k}' of shape {tuple(own[k].shape)} (got {tuple(v.shape)})")
+        raise CheckpointError(f"{what}: weights do not match the config (missing: {_names(missing)}; "
+                              f"unexpected: {_names(unexpected)}); they do not fit {type(model).__name__}")
+    wrong = [k for k, v in state.items() if own[k].shape != v.shape]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(f"{what}: expected '{k}' of shape {tuple(own[k].shape)} (got {tuple(state[k].shape)}); "
+                              f"the {type(model).__name__} weights do not match the config "
+                              f"(wrong shape: {_names(wrong)})")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
@@ -113,16 +111,17 @@ def load_model_config(directory) -> dict:
     return config
 
 
-def load_component(directory, name: str, device="cpu") -> Tuple[dict, Dict[str, Tensor]]:
-    """Returns ``(config, state_dict)`` of component ``name`` of a model directory."""
-    from safetensors.torch import load_file
-
-    directory = Path(directory)
-    config = load_model_config(directory)
+def component_config(config: Mapping, name: str, directory) -> dict:
+    """The part of a model directory's config.json (as read by :func:`load_model_config`) for component ``name``."""
     components = config.get("components", {})
     if name not in components:
         raise CheckpointError(f"{directory}: no '{name}' component (has: {', '.join(sorted(components)) or 'none'})")
-    weights = directory / f"{name}.safetensors"
+    return dict(components[name])
+
+
+def load_weights(directory, name: str, device="cpu") -> Dict[str, Tensor]:
+    """The tensors of DIR/NAME.safetensors (the weights of component ``name``)."""
+    weights = Path(directory) / f"{name}.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{directory}: missing weight file {weights.name} for component '{name}'")
     try:
@@ -132,7 +131,89 @@ def load_component(directory, name: str, device="cpu") -> Tuple[dict, Dict[str, 
     device = torch.device(device)
     if device.type != "cpu":
         state = {k: v.to(device) for k, v in state.items()}
-    return components[name], state
+    return state
+
+
+def load_component(directory, name: str, device="cpu") -> Tuple[dict, Dict[str, Tensor]]:
+    """Returns ``(config, state_dict)`` of component ``name`` of a model directory."""
+    config = component_config(load_model_config(directory), name, directory)
+    return config, load_weights(directory, name, device)
+
+
+C = TypeVar("C")
+
+
+def config_from_dict(config_class: Type[C], config: Mapping[str, Any], what: str) -> C:
+    """``config_class(**config)`` for a dataclass config; an unknown key or an invalid value is one
+    :class:`CheckpointError` that names it (``what`` names the model, e.g. ``DyMeshVAE``)."""
+    known = {f.name for f in fields(config_class)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise CheckpointError(f"unknown {what} config key(s) {', '.join(unknown)} "
+                              f"(expected some of: {', '.join(sorted(known))})")
+    try:
+        return config_class(**config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"invalid {what} config ({e})") from None
+
+
+M = TypeVar("M", bound="ModelMixin")
+
+
+class ModelMixin:
+    """A model that is one component of a model directory.
+
+    The class sets ``config_class`` (its dataclass config) and ``component``
+    (its default name in a model directory); ``__init__`` takes one
+    ``config_class`` instance and keeps it as ``self.config``.
+    """
+
+    config_class: type
+    component: str
+    config: Any
+
+    @classmethod
+    def from_config(cls: Type[M], config: Mapping[str, Any]) -> M:
+        """The model built from a config dict (e.g. a component of config.json); unknown keys are refused."""
+        return cls(config_from_dict(cls.config_class, config, cls.__name__))
+
+    def save_component(self, directory, name: Optional[str] = None, extras: Optional[dict] = None,
+                       dtype: Optional[torch.dtype] = None) -> Path:
+        """Writes a model directory holding this model as component ``name`` (default ``component``);
+        see :func:`save_model_dir` for ``extras`` and ``dtype``."""
+        name = name or self.component
+        return save_model_dir(directory, {name: asdict(self.config)}, {name: self.state_dict()},
+                              extras=extras, dtype=dtype)
+
+    @classmethod
+    def from_directory(cls: Type[M], directory, name: Optional[str] = None,
+                       config_dict: Optional[Mapping[str, Any]] = None, device="cpu",
+                       dtype: Optional[torch.dtype] = None) -> M:
+        """Component ``name`` (default ``component``) of a model directory, in eval mode.
+
+        Args:
+            directory: the model directory.
+            name: the component. (default: the class's ``component``)
+            config_dict: its part of config.json when already read (default: read from ``directory``).
+            device: where to put the model. (default: CPU)
+            dtype: parameter dtype (default: the dtype of the stored weights).
+
+        Raises:
+            CheckpointError: no such component, an unknown config key, a missing weight file,
+                or weights whose keys or shapes do not match the config.
+        """
+        name = name or cls.component
+        if config_dict is None:
+            config_dict = component_config(load_model_config(directory), name, directory)
+        try:
+            model = cls.from_config(config_dict)
+        except CheckpointError as e:
+            raise CheckpointError(f"{directory}: {e}") from None
+        state = load_weights(directory, name, device)
+        stored = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
+        model = model.to(device=device, dtype=dtype or stored)
+        load_strict(model, state, f"{Path(directory) / name}.safetensors")
+        return model.eval()
 
 
 def safe_torch_load(path, hint: str = ""):

@@ -15,7 +15,7 @@ flow (see :mod:`meshflow.flow`). Parameter names are meshflow's own;
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
-from .hub import load_strict
+from .hub import ModelMixin, load_strict
 from .keymap import KeyMap
 
 
@@ -133,7 +133,7 @@ class JointBlock(nn.Module):
         return f"{self.__class__.__name__}({self.width}, heads={self.heads})"
 
 
-class MMDiT(nn.Module):
+class MMDiT(ModelMixin, nn.Module):
     r"""The trajectory MMDiT of AnimateAnyMesh (Wu et al., ICCV 2025).
 
     .. math::
@@ -141,14 +141,12 @@ class MMDiT(nn.Module):
         v = W_{out}\,\mathrm{LN}(\mathrm{Blocks}(h, c, \mathrm{MLP}(\mathrm{sin}(t))))
 
     Args:
-        input_channels (int): channels of ``x`` (2L). (default: :obj:`48`)
-        output_channels (int): channels of the predicted velocity. (default: :obj:`48`)
-        width (int): token width W. (default: :obj:`512`)
-        layers (int): number of joint blocks. (default: :obj:`12`)
-        heads (int): attention heads. (default: :obj:`8`)
-        text_dim (int): per-token text feature size D. (default: :obj:`768`)
-        init_scale (float): attention / MLP init std times sqrt(W). (default: :obj:`0.25`)
-        max_period (float): time embedding's slowest period. (default: :obj:`10000.0`)
+        config (MMDiTConfig, optional): the architecture (channels, width W, layers, heads,
+            text_dim D, init_scale, max_period); ``self.config`` is the only copy of it.
+            (default: ``MMDiTConfig()``)
+
+    Built from a dict with :meth:`from_config`; a model directory holds it as
+    component ``mmdit`` (:meth:`save_component`, :meth:`from_directory`).
 
     Text masking: with ``text_mask=None`` every text position is attended (the
     original, whose CLIP padding is real end-of-text tokens). With a mask, the
@@ -163,33 +161,31 @@ class MMDiT(nn.Module):
         text_mask (B, S) bool or None, cond (B,) bool or None -> (B, K, output_channels)
     """
 
-    def __init__(self, input_channels: int = 48, output_channels: int = 48, width: int = 512, layers: int = 12,
-                 heads: int = 8, text_dim: int = 768, init_scale: float = 0.25, max_period: float = 10000.0):
+    config_class = MMDiTConfig
+    component = "mmdit"
+
+    def __init__(self, config: Optional[MMDiTConfig] = None):
         super().__init__()
-        self.config = MMDiTConfig(input_channels, output_channels, width, layers, heads, text_dim, init_scale,
-                                  max_period)
-        self.input_channels = input_channels
-        self.output_channels = output_channels
-        self.width = width
-        self.layers = layers
-        self.heads = heads
-        self.text_dim = text_dim
-        self.init_scale = init_scale
-        self.max_period = max_period
+        config = MMDiTConfig() if config is None else config
+        if not isinstance(config, MMDiTConfig):
+            raise TypeError(f"Expected an MMDiTConfig (got {type(config).__name__}); "
+                            "build from a dict with MMDiT.from_config")
+        self.config = config
+        width = config.width
 
         self.time_mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
-        self.input_proj = nn.Linear(input_channels, width)
-        self.text_proj = nn.Linear(text_dim, width)
+        self.input_proj = nn.Linear(config.input_channels, width)
+        self.text_proj = nn.Linear(config.text_dim, width)
         self.norm_in = nn.LayerNorm(width)
         self.norm_text_in = nn.LayerNorm(width)
-        self.blocks = nn.ModuleList([JointBlock(width, heads) for _ in range(layers)])
+        self.blocks = nn.ModuleList([JointBlock(width, config.heads) for _ in range(config.layers)])
         self.norm_out = nn.LayerNorm(width)
-        self.output_proj = nn.Linear(width, output_channels)
+        self.output_proj = nn.Linear(width, config.output_channels)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
         """Original init for attention, MLPs and time MLP; adaLN outputs and the output projection zeroed."""
-        std = self.init_scale / math.sqrt(self.width)
+        std = self.config.init_scale / math.sqrt(self.config.width)
         linears = [self.time_mlp[0], self.time_mlp[2]]
         for block in self.blocks:
             linears += [block.qkv, block.proj, block.mlp[0], block.mlp[2]]
@@ -210,13 +206,14 @@ class MMDiT(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, text: Tensor, text_mask: Optional[Tensor] = None,
                 cond: Optional[Tensor] = None) -> Tensor:
+        cfg = self.config
         B, K, C = x.shape
-        if C != self.input_channels:
-            raise ValueError(f"Expected 'x' with {self.input_channels} channels (got {tuple(x.shape)})")
-        if text.dim() != 3 or text.shape[0] != B or text.shape[-1] != self.text_dim:
-            raise ValueError(f"Expected 'text' of shape ({B}, S, {self.text_dim}) (got {tuple(text.shape)})")
+        if C != cfg.input_channels:
+            raise ValueError(f"Expected 'x' with {cfg.input_channels} channels (got {tuple(x.shape)})")
+        if text.dim() != 3 or text.shape[0] != B or text.shape[-1] != cfg.text_dim:
+            raise ValueError(f"Expected 'text' of shape ({B}, S, {cfg.text_dim}) (got {tuple(text.shape)})")
         t = t.to(x.dtype).expand(B) if t.dim() == 0 else t.to(x.dtype)
-        temb = self.time_mlp(timestep_embedding(t, self.width, self.max_period))  # (B, W)
+        temb = self.time_mlp(timestep_embedding(t, cfg.width, cfg.max_period))  # (B, W)
 
         c = self.text_proj(text.to(x.dtype))  # (B, S, W)
         if cond is not None:
@@ -242,7 +239,8 @@ class MMDiT(nn.Module):
         return self.output_proj(self.norm_out(h))  # (B, K, output_channels)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(width={self.width}, layers={self.layers}, heads={self.heads})"
+        cfg = self.config
+        return f"{self.__class__.__name__}(width={cfg.width}, layers={cfg.layers}, heads={cfg.heads})"
 
 
 # ----------------------------------------------------------- checkpoints ---
@@ -311,7 +309,7 @@ def load_original_mmdit(state_dict: Mapping[str, Tensor], rf_config: Mapping) ->
     """Builds an :class:`MMDiT` from an original state dict and ``rf_config``."""
     config = config_from_original(rf_config, state_dict)
     weights, _ = convert_original_state_dict(state_dict)
-    model = MMDiT(**asdict(config))
+    model = MMDiT(config)
     if weights:
         model = model.to(next(iter(weights.values())).dtype)  # before loading, so float64 stays float64
     load_strict(model, weights, "original MMDiT checkpoint")
@@ -319,16 +317,6 @@ def load_original_mmdit(state_dict: Mapping[str, Tensor], rf_config: Mapping) ->
 
 
 def load_mmdit(model_dir, device="cpu", dtype: Optional[torch.dtype] = None) -> MMDiT:
-    """Loads the ``mmdit`` component of a meshflow model directory (architecture from its config)."""
-    from .hub import load_component
-
-    config, state = load_component(model_dir, "mmdit", device=device)
-    names = {f.name for f in fields(MMDiTConfig)}
-    unknown = set(config) - names
-    if unknown:
-        raise CheckpointError(f"{model_dir}: unknown MMDiT config keys {sorted(unknown)}")
-    model = MMDiT(**config).to(device=device, dtype=next(iter(state.values())).dtype)
-    load_strict(model, state, f"{model_dir}/mmdit.safetensors")
-    if dtype is not None:
-        model = model.to(dtype)
-    return model.eval()
+    """Loads the ``mmdit`` component of a meshflow model directory (architecture from its config;
+    dtype: as stored unless given)."""
+    return MMDiT.from_directory(model_dir, "mmdit", device=device, dtype=dtype)

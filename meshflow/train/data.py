@@ -23,6 +23,10 @@ from torch_geometric.data import Data
 
 from ..errors import MeshflowError
 from .config import DataConfig, LoopConfig
+from ..data.transforms import RandomRotateUp, RandomScale, ShuffleVertices
+from ..data.dataset import AnimationFileDataset, ClipDataset
+from ..progress import min_interval
+from ..models.dymesh_vae import load_vae
 
 LATENT_INDEX = "latents.json"
 
@@ -30,14 +34,12 @@ LATENT_INDEX = "latents.json"
 def _augmentations():
     from torch_geometric.transforms import Compose
 
-    from ..data.dataset import RandomRotateUp, RandomScale, ShuffleVertices
 
     return Compose([RandomRotateUp(), RandomScale(), ShuffleVertices()])
 
 
 def open_dataset(cfg: DataConfig, augment: bool):
     """The dataset under ``cfg.root`` and the source name of each of its samples."""
-    from ..data.dataset import AnimationFileDataset, ClipDataset
 
     root = Path(cfg.root)
     if not root.exists():
@@ -142,9 +144,7 @@ def cache_latents(vae_dir, data_root, out_dir, num_tokens: int = 512, frames: in
     from torch_geometric.loader import DataLoader
     from tqdm.auto import tqdm
 
-    from ..progress import min_interval
 
-    from ..models.dymesh_vae import load_vae
 
     vae = load_vae(vae_dir, device=device)
     cfg = DataConfig(root=str(data_root), frames=frames, max_vertices=max_vertices, augment=False, val_fraction=0)

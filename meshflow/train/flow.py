@@ -22,6 +22,10 @@ from ..errors import MeshflowError
 from ..models.mmdit import MMDiT, MMDiTConfig
 from .config import DataConfig, LoopConfig, OptimConfig, to_container
 from .loop import Task, load_initial_weights
+from ..models.dymesh_vae import load_vae
+from ..models.text import load_text_encoder
+from .data import make_dataloaders
+from ..models.hub import load_component, save_model_dir
 
 
 @dataclass
@@ -80,8 +84,6 @@ class FlowTask(Task):
 
     # ------------------------------------------------------------------ setup ---
     def setup(self, accelerator) -> None:
-        from ..models.dymesh_vae import load_vae
-        from ..models.text import load_text_encoder
 
         super().setup(accelerator)
         self.vae = load_vae(self.cfg.vae, device=accelerator.device).requires_grad_(False).eval()
@@ -96,7 +98,7 @@ class FlowTask(Task):
         probe = self.text.encode([""])
         cfg.input_channels = cfg.output_channels = 2 * self.L
         cfg.text_dim = int(probe.tokens.shape[-1])
-        model = MMDiT(**asdict(cfg))
+        model = MMDiT(cfg)
         if self.cfg.init_from:
             load_initial_weights(model, self.cfg.init_from, "mmdit")
         if self.cfg.ema_decay > 0:
@@ -104,7 +106,6 @@ class FlowTask(Task):
         return model
 
     def dataloaders(self):
-        from .data import make_dataloaders
 
         train_loader, val_loader = make_dataloaders(self.cfg.data, self.cfg.train, seed=self.cfg.train.seed,
                                                     latent_cache=self.cfg.latent_cache or None)
@@ -180,7 +181,6 @@ class FlowTask(Task):
         return metrics
 
     def export(self, model, directory: Path) -> Path:
-        from ..models.hub import load_component, save_model_dir
 
         vae_config, vae_state = load_component(self.cfg.vae, "vae")
         net = copy.deepcopy(model)

@@ -17,7 +17,6 @@ CPU or many GPUs:
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import time
@@ -28,7 +27,10 @@ from typing import Any, Dict, Optional, Union
 import torch
 
 from ..errors import MeshflowError
+from ..io.atomic import replace_folder
 from .config import flat_dict, to_container
+from ..models.hub import load_component, load_strict
+from ..progress import min_interval
 
 CKPT_RE = re.compile(r"^step_(\d{7,})$")
 
@@ -52,7 +54,6 @@ def load_initial_weights(model: torch.nn.Module, directory, component: str) -> t
     """Copies the weights of component ``component`` of the model directory ``directory`` into
     ``model`` (fine-tuning: ``init_from=DIR``). Every key and shape must match; the error names
     the directory and the first mismatch."""
-    from ..models.hub import load_component, load_strict
 
     _, state = load_component(directory, component)
     load_strict(model, state, f"init_from {directory} ({component})")
@@ -138,9 +139,7 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, keep_last: int) -
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)  # atomic: a checkpoint is either whole or absent
+        replace_folder(tmp, final)  # atomic: a checkpoint is either whole or absent
         for old in list_checkpoints(output_dir)[:-keep_last] if keep_last > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -165,7 +164,6 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
     from tqdm.auto import tqdm
 
-    from ..progress import min_interval
 
     cfg = task.cfg
     loop = cfg.train

@@ -8,7 +8,7 @@ units with the posterior mean, the number the paper's ablations quote.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict
 
@@ -19,6 +19,7 @@ from ..eval.metrics import per_graph_mean, per_vertex_error
 from ..models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig, save_vae
 from .config import DataConfig, LoopConfig, OptimConfig, to_container
 from .loop import Task, load_initial_weights
+from .data import make_dataloaders
 
 
 @dataclass
@@ -45,13 +46,12 @@ class VAETask(Task):
         self.cfg = cfg
 
     def build_model(self) -> DyMeshVAE:
-        model = DyMeshVAE(**asdict(self.cfg.model))
+        model = DyMeshVAE(self.cfg.model)
         if self.cfg.init_from:
             load_initial_weights(model, self.cfg.init_from, "vae")
         return model
 
     def dataloaders(self):
-        from .data import make_dataloaders
 
         return make_dataloaders(self.cfg.data, self.cfg.train, seed=self.cfg.train.seed)
 

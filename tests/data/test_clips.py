@@ -5,14 +5,15 @@ import pickle
 import numpy as np
 import pytest
 
-from meshflow.cli import main
+from meshflow.commands.main import main
 from meshflow.data.clips import (build_clips, caption_for, clip_phrase, find_sources, object_name, split_words,
                                  window_starts)
 from meshflow.data.dataset import ClipDataset
 from meshflow.data.motions import make_motion
 from meshflow.data.shapes import icosphere
 from meshflow.io.animation import list_clips
-from meshflow.io.dymesh import load_animation, save_animation, save_dymesh
+from meshflow.io import Animation, load_animation, save_animation
+from meshflow.io.dymesh import save_dymesh
 
 
 @pytest.mark.parametrize("file, clip, caption", [
@@ -85,13 +86,13 @@ def write_inputs(folder):
     v, f = icosphere(1)
     for k, label in enumerate(["spin", "hop", "twist"]):
         m = make_motion(v, f, label, rng=k, frames=20)
-        save_animation(folder / f"{label}.npz", m.frames, f, m.caption)
+        save_animation(folder / f"{label}.npz", Animation(m.frames, f, prompt=m.caption))
     m = make_motion(v, f, "bend", rng=0, frames=16)
     save_dymesh(folder / "bend.bin", m.frames, f, m.caption)
     bad = make_motion(v, f, "hop", rng=0, frames=16).frames.copy()
     bad[3, 5] = np.nan
-    save_animation(folder / "nan.npz", bad, f, "broken")
-    save_animation(folder / "static.npz", np.repeat(v[None], 16, axis=0), f, "a still ball")
+    np.savez_compressed(folder / "nan.npz", vertices=bad, faces=f, caption=np.array("broken"))  # writers refuse NaN
+    save_animation(folder / "static.npz", Animation(np.repeat(v[None], 16, axis=0), f, prompt="a still ball"))
     np.savez(folder / "faces.npz", vertices=make_motion(v, f, "hop", rng=0).frames, faces=f + 1000,
              caption=np.array("bad faces"))
     with open(folder / "ragged.bin", "wb") as fh:
@@ -126,7 +127,8 @@ def test_parallel_build_matches_serial(tmp_path):
 def test_vertex_cap_at_build_time(tmp_path):
     v, f = icosphere(2)  # 162 vertices
     (tmp_path / "src").mkdir()
-    save_animation(tmp_path / "src" / "a.npz", make_motion(v, f, "wave", rng=0).frames, f, "a wave")
+    wave = make_motion(v, f, "wave", rng=0).frames
+    save_animation(tmp_path / "src" / "a.npz", Animation(wave, f, prompt="a wave"))
     report = build_clips([tmp_path / "src"], tmp_path / "skip", max_vertices=100, workers=0, progress=False)
     assert report["clips"] == 0 and report["skipped"] == {"too many vertices": 1}
     report = build_clips([tmp_path / "src"], tmp_path / "simp", max_vertices=100, over_limit="simplify",
@@ -138,7 +140,7 @@ def test_npz_fps_is_resampled(tmp_path):
     v, f = icosphere(1)
     m = make_motion(v, f, "slide", rng=0, frames=31)
     (tmp_path / "src").mkdir()
-    save_animation(tmp_path / "src" / "a.npz", m.frames, f, "slides", fps=30)  # 1 s at 30 fps -> 16 frames at 15
+    save_animation(tmp_path / "src" / "a.npz", Animation(m.frames, f, fps=30, prompt="slides"))  # 1 s at 30 fps -> 16 frames at 15
     report = build_clips([tmp_path / "src"], tmp_path / "out", frames=16, fps=15, workers=0, progress=False)
     assert report["clips"] == 1
     with pytest.raises(Exception, match="no such file or folder"):
@@ -151,15 +153,15 @@ def test_cli_sample_and_build(shared, tmp_path, capsys):
     assert main(["data", "sample", str(fox), "--clip", "Gallop", "--frames", "16", "--fps", "15",
                  "-o", str(out)]) == 0
     anim = load_animation(out)
-    assert anim["vertices"].shape[0] == 16 and anim["caption"] == "a fox gallops"
+    assert anim.vertices.shape[0] == 16 and anim.prompt == "a fox gallops"
     # Gallop lasts 0.54 s: from frame 9 (0.6 s) on, the last pose is held
-    np.testing.assert_array_equal(anim["vertices"][9], anim["vertices"][15])
-    assert not np.array_equal(anim["vertices"][0], anim["vertices"][8])
+    np.testing.assert_array_equal(anim.vertices[9], anim.vertices[15])
+    assert not np.array_equal(anim.vertices[0], anim.vertices[8])
     full = load_animation(out)
     assert main(["data", "sample", str(fox), "--clip", "AnimalArmature|Gallop", "--frames", "4", "--start", "0.2",
                  "-o", str(tmp_path / "b.npz")]) == 0
     part = load_animation(tmp_path / "b.npz")
-    np.testing.assert_allclose(part["vertices"][0], full["vertices"][3], atol=1e-5)  # 0.2 s = frame 3 at 15 fps
+    np.testing.assert_allclose(part.vertices[0], full.vertices[3], atol=1e-5)  # 0.2 s = frame 3 at 15 fps
     assert main(["data", "sample", str(fox), "--clip", "Nope", "-o", str(tmp_path / "c.npz")]) == 2
     assert "has no clip named 'Nope'" in capsys.readouterr().err
 

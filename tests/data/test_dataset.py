@@ -1,18 +1,17 @@
-"""Datasets, transforms, the vertex cap and PyG batching."""
+"""Datasets, the vertex cap and PyG batching (transforms: test_transforms.py)."""
 import numpy as np
 import pytest
 import torch
 from torch_geometric.loader import DataLoader
-from torch_geometric.transforms import Compose
 
 from meshflow.data.clips import build_clips
-from meshflow.data.dataset import (AnimationFileDataset, ClipDataset, RandomRotateUp, RandomScale,
-                                   ShuffleVertices, StreamingClipDataset, animation_to_data, clip_to_data,
-                                   simplify_clip)
+from meshflow.data.dataset import AnimationFileDataset, ClipDataset, StreamingClipDataset, clip_to_data, simplify_clip
 from meshflow.data.motions import LABELS, make_motion
 from meshflow.data.shapes import icosphere, subdivide
+from meshflow.data.transforms import ShuffleVertices
 from meshflow.errors import MeshflowError
-from meshflow.io.dymesh import save_animation, save_dymesh
+from meshflow.io import Animation, save_animation
+from meshflow.io.dymesh import save_dymesh
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,7 @@ def clip_dir(tmp_path_factory):
     for k, label in enumerate(LABELS):
         v, f = icosphere(1 + k % 2)
         m = make_motion(v * np.array([1.0, 2.0, 0.7]) + 3.0, f, label, rng=k, name="ball")
-        save_animation(root / "src" / f"{k:02d}_{label}.npz", m.frames, f, m.caption)
+        save_animation(root / "src" / f"{k:02d}_{label}.npz", Animation(m.frames, f, prompt=m.caption))
     report = build_clips([root / "src"], root / "out", frames=16, workers=0, shard_size=4, progress=False)
     assert report["clips"] == len(LABELS)
     return root / "out"
@@ -91,32 +90,6 @@ def test_simplify_clip_keeps_real_trajectories():
     assert np.all((faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2]))
     same, f2, _ = simplify_clip(frames, f, 1000)
     assert same is frames and f2 is not None
-
-
-def test_transforms():
-    v, f = icosphere(2)
-    d0 = animation_to_data(make_motion(v * [1, 2, 1], f, "hop", rng=0).frames, f, "hop")
-    torch.manual_seed(0)
-    d = RandomRotateUp(renormalize=False)(d0.clone())
-    r0 = d0.pos[:, [0, 2]].norm(dim=1)
-    torch.testing.assert_close(d.pos[:, [0, 2]].norm(dim=1), r0, atol=1e-5, rtol=0)
-    torch.testing.assert_close(d.pos[:, 1], d0.pos[:, 1])
-    torch.testing.assert_close(d.traj[..., 1], d0.traj[..., 1])
-    d = RandomRotateUp(degrees=45)(d0.clone())
-    assert d.pos.abs().max() == pytest.approx(1.0, abs=1e-5)
-    d = RandomScale(0.5, 0.9)(d0.clone())
-    k = d.pos.abs().max()
-    assert 0.5 <= k <= 0.9
-    torch.testing.assert_close(d.pos * d.scale + d.center, d0.pos * d0.scale + d0.center)
-    d = ShuffleVertices()(d0.clone())
-    tri = lambda x: sorted(map(tuple, np.round(x.pos[x.face.T].numpy().reshape(-1, 9), 5)))  # noqa: E731
-    assert tri(d) == tri(d0)
-    assert d.edge_index.shape == d0.edge_index.shape
-    key = d.edge_index[0] * d.num_nodes + d.edge_index[1]
-    assert torch.all(key[1:] > key[:-1])  # sorted and unique
-    np.testing.assert_allclose(np.sort(d.traj.numpy(), axis=0), np.sort(d0.traj.numpy(), axis=0))
-    both = Compose([RandomRotateUp(), RandomScale(), ShuffleVertices()])(d0.clone())
-    assert both.traj.shape == d0.traj.shape
 
 
 def test_animation_files_dataset(tmp_path):

@@ -4,7 +4,8 @@ import torch
 from torch_geometric.data import Batch
 
 from meshflow.data import edge_index_from_faces, mesh_graph, normalization, weld_vertices
-from meshflow.data.graph import connected_components, denormalize, to_file_vertices
+from meshflow.data.graph import connected_components, denormalize, file_graph, inspect_mesh, to_file_vertices
+from meshflow.io import read_mesh
 from meshflow.data.shapes import grid, icosphere, subdivide, tetrahedron
 
 
@@ -107,3 +108,21 @@ def test_mesh_graph_errors():
         mesh_graph(np.zeros((4, 2)), None)
     with pytest.raises(ValueError, match=r"Face indices must lie in \[0, 4\) \(got \[0, 7\]\)"):
         mesh_graph(np.zeros((4, 3)), np.array([[0, 1, 7]]))
+
+
+# ---- mesh files as graphs (meshflow.load_mesh) ----
+def test_spot_counts(shared):
+    info = inspect_mesh(shared("data", "static", "spot.obj"))
+    assert (info["vertices"], info["welded_vertices"], info["faces"]) == (3225, 2930, 5856)
+    assert info["components"] == 1
+    assert info["edges"] == 3 * 5856 // 2  # closed manifold
+
+
+def test_spot_graph_keeps_uvs_and_maps_every_file_vertex(shared):
+    mesh = read_mesh(shared("data", "static", "spot.obj"))
+    assert mesh.parts[0].mesh.visual.uv.shape == (3225, 2)
+    data = file_graph(mesh)
+    assert data.pos.shape == (2930, 3) and data.source_index.shape == (3225,)
+    back = data.pos[data.source_index] * data.scale + data.center
+    torch.testing.assert_close(back, torch.from_numpy(mesh.vertices), atol=1e-6, rtol=0)
+    assert data.pos.abs().max().item() == pytest.approx(1.0)

@@ -3,7 +3,7 @@ import pytest
 
 from meshflow.data.motions import make_motion
 from meshflow.data.shapes import icosphere, subdivide, tetrahedron
-from meshflow.io.dymesh import save_animation
+from meshflow.io import Animation, save_animation
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,7 @@ def labelled_anims(tmp_path_factory):
     for k, (name, (v, f)) in enumerate(meshes.items()):
         for label in ("spin", "breathe"):
             m = make_motion(v * np.array([1.0, 1.5, 0.8]), f, label=label, rng=k, frames=8, name=name)
-            path = save_animation(root / f"{name}_{label}.npz", m.frames, f, m.caption)
+            path = save_animation(root / f"{name}_{label}.npz", Animation(m.frames, f, prompt=m.caption))
             labels[path.name] = label
     return root, labels
 

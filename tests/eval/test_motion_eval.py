@@ -2,13 +2,14 @@
 import numpy as np
 import pytest
 
-from meshflow.data.motions import LABELS, check_motion, make_motion
+from meshflow.data.motions import LABELS, make_motion
+from meshflow.eval.checks import check_motion
 from meshflow.errors import MeshflowError
 from meshflow.eval.metrics import motion_metrics
 from meshflow.eval.motion import (PROCEDURAL, PromptCase, evaluate_animations, format_table, generate_and_evaluate,
                                   procedural_prompts, read_prompts)
 from meshflow.io import read_mesh
-from meshflow.io.dymesh import load_animation
+from meshflow.io import load_animation
 
 
 def test_given_animations_pass_their_own_labels(labelled_anims):
@@ -18,8 +19,8 @@ def test_given_animations_pass_their_own_labels(labelled_anims):
         (row,) = result.rows
         anim = load_animation(folder / name)
         assert row["ok"] is True
-        assert row["score"] == pytest.approx(check_motion(label, anim["vertices"]).score)
-        for k, v in motion_metrics(anim["vertices"], anim["faces"]).items():
+        assert row["score"] == pytest.approx(check_motion(label, anim.vertices).score)
+        for k, v in motion_metrics(anim.vertices, anim.faces).items():
             assert row[k] == pytest.approx(v)
         assert result.summary()["adherence"] == 1.0
     # a spin checked as a breathe fails: adherence is a real check
@@ -46,6 +47,20 @@ def test_glb_animations_are_sampled_per_clip(shared):
     result = evaluate_animations([path], match="swim")
     assert result.rows and all(r["name"].startswith("Fish1.glb#") for r in result.rows)
     assert all(r["edge_change"] < 0.05 for r in result.rows)  # skinned swimming keeps its edges
+
+
+def test_meshflow_glb_is_read_as_preview_reads_it(labelled_anims, tmp_path):
+    """A GLB written by `meshflow animate` gives its frames and prompt, the same as its npz."""
+    from meshflow.io import save_animation
+
+    folder, labels = labelled_anims
+    name = sorted(labels)[0]
+    anim = load_animation(folder / name)
+    glb = save_animation(tmp_path / "anim.glb", anim)
+    (a,), (b,) = evaluate_animations([folder / name]).rows, evaluate_animations([glb]).rows
+    assert b["name"] == "anim.glb" and b["prompt"] == a["prompt"] == anim.prompt
+    for key in ("edge_change", "smoothness", "motion"):
+        assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6)
 
 
 def test_read_prompts(tmp_path):

@@ -5,14 +5,14 @@ import torch
 
 from meshflow.errors import MeshflowError
 from meshflow.eval.vae import evaluate_vae, open_eval_clips
-from meshflow.models.dymesh_vae import DyMeshVAE
+from meshflow.models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig
 
 
 @pytest.fixture(scope="module")
 def vae():
     torch.manual_seed(0)
-    model = DyMeshVAE(enc_depth=1, dec_depth=1, dim=32, output_dim=24, latent_dim=8, heads=2, dim_head=16,
-                      T=8, num_traj=16, n_layers=1)
+    model = DyMeshVAE(DyMeshVAEConfig(enc_depth=1, dec_depth=1, dim=32, output_dim=24, latent_dim=8, heads=2,
+                                      dim_head=16, T=8, num_traj=16, n_layers=1))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))  # the output layer starts at zero: make it move

@@ -3,7 +3,7 @@
 import torch
 
 from meshflow import flow
-from meshflow.models import MMDiT
+from meshflow.models import MMDiT, MMDiTConfig
 
 
 def test_tiny_mmdit_learns_two_prompt_clusters():
@@ -12,7 +12,7 @@ def test_tiny_mmdit_learns_two_prompt_clusters():
     prompts = torch.randn(2, S, D, generator=g)  # two "prompts" as per-token features
     mask = torch.tensor([[True, True, False], [True, True, True]])  # different lengths, one padded
     centers = torch.tensor([2.0, -2.0])  # trajectory latents of prompt 0 near +2, of prompt 1 near -2
-    model = MMDiT(input_channels=2 * L, output_channels=2 * L, width=32, layers=2, heads=2, text_dim=D)
+    model = MMDiT(MMDiTConfig(input_channels=2 * L, output_channels=2 * L, width=32, layers=2, heads=2, text_dim=D))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
 
     for _ in range(250):

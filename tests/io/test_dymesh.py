@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from meshflow.errors import MeshFileError
-from meshflow.io.dymesh import (AnimationFileError, UnsafePickleError, check_animation, load_animation,
-                                load_dymesh, safe_unpickle, save_animation, save_dymesh)
+from meshflow.io import Animation, load_animation, save_animation
+from meshflow.io.dymesh import (AnimationFileError, UnsafePickleError, check_animation, load_dymesh, safe_unpickle,
+                                save_dymesh)
 
 
 def sample(T=4, N=5):
@@ -27,7 +28,7 @@ def test_reads_the_original_dict_layout(tmp_path, protocol):
     np.testing.assert_allclose(out["vertices"], v, rtol=1e-6)
     np.testing.assert_array_equal(out["faces"], f)
     assert out["caption"] == "a fox runs"
-    assert load_animation(path)["caption"] == "a fox runs"
+    assert load_animation(path).prompt == "a fox runs"
 
 
 class _Exploit:
@@ -97,15 +98,15 @@ def test_structural_problems_are_reported(tmp_path):
 
 def test_npz_round_trip(tmp_path):
     v, f = sample()
-    path = save_animation(tmp_path / "anim.npz", v, f, "a cube spins", fps=15)
+    path = save_animation(tmp_path / "anim.npz", Animation(v, f, fps=15, prompt="a cube spins"))
     out = load_animation(path)
-    np.testing.assert_array_equal(out["vertices"], v)
-    np.testing.assert_array_equal(out["faces"], f)
-    assert out["caption"] == "a cube spins" and out["fps"] == 15.0
+    np.testing.assert_array_equal(out.vertices, v)
+    np.testing.assert_array_equal(out.faces, f)
+    assert out.prompt == "a cube spins" and out.fps == 15.0
     with np.load(path, allow_pickle=False) as z:  # readable by anyone without pickles
         assert z["vertices"].shape == (4, 5, 3) and str(z["caption"]) == "a cube spins"
     with pytest.raises(ValueError, match=r"Face indices must lie in \[0, 5\)"):
-        save_animation(tmp_path / "bad.npz", v, f + 3)
+        save_animation(tmp_path / "bad.npz", Animation(v, f + 3))
 
 
 def test_npz_with_pickled_objects_is_refused(tmp_path):
@@ -119,7 +120,7 @@ def test_save_dymesh_round_trip_and_unknown_suffix(tmp_path):
     v, f = sample()
     out = load_dymesh(save_dymesh(tmp_path / "s.bin", v, f, "hello"))
     np.testing.assert_array_equal(out["vertices"], v)
-    with pytest.raises(AnimationFileError, match="unknown animation format '.txt'"):
+    with pytest.raises(AnimationFileError, match="unknown animation type '.txt'"):
         load_animation(tmp_path / "s.txt")
 
 

@@ -1,4 +1,4 @@
-"""Animated glTF/GLB, NPZ and OBJ-sequence writers (meshflow.io.export)."""
+"""Animated glTF/GLB, NPZ and OBJ-sequence writers (meshflow.io.export), through meshflow.io.save_animation."""
 import os
 import struct
 
@@ -8,10 +8,17 @@ import pytest
 import trimesh
 from PIL import Image
 
+from meshflow.data.graph import file_graph
 from meshflow.errors import MeshFileError, MeshflowError
-from meshflow.io import read_mesh
+from meshflow.io import Animation, load_animation, read_mesh, save_animation
 from meshflow.io import export
-from meshflow.io.export import output_format, read_animation, save_animation
+from meshflow.io.export import output_format
+
+
+def save(path, mesh, vertices, fps=24.0, loop=False, prompt="", normals=True):
+    """Writes per-file-vertex ``vertices`` on the scene ``mesh`` as the pipeline's Animation.save does."""
+    anim = Animation(vertices, mesh.faces, fps=fps, prompt=prompt, mesh=mesh, loop=loop)
+    return save_animation(path, anim, normals=normals)
 
 
 def textured_scene(path):
@@ -35,7 +42,7 @@ def textured_scene(path):
 
 def pipeline_like_vertices(mesh, frames=6, seed=0):
     """Per-welded-vertex random motion mapped to every file vertex, as the pipeline does (T, N_file, 3)."""
-    graph = mesh.graph()
+    graph = file_graph(mesh)
     rng = np.random.default_rng(seed)
     pos = graph.pos.numpy()[None] + 0.1 * rng.standard_normal((frames, graph.num_nodes, 3)).astype(np.float32)
     world = pos * graph.scale.numpy() + graph.center.numpy()
@@ -60,10 +67,10 @@ def scene_file(tmp_path):
 @pytest.mark.parametrize("loop", [False, True])
 def test_glb_structure_and_frames(scene_file, tmp_path, loop):
     mesh = read_mesh(scene_file)
-    assert len(mesh.graph().pos) < len(mesh.vertices)  # the cube is split at UV seams
+    assert len(file_graph(mesh).pos) < len(mesh.vertices)  # the cube is split at UV seams
     T, fps = 6, 12.0
     v = pipeline_like_vertices(mesh, T)
-    out = save_animation(tmp_path / "anim.glb", mesh, v, fps=fps, loop=loop, prompt="it wobbles")
+    out = save(tmp_path / "anim.glb", mesh, v, fps=fps, loop=loop, prompt="it wobbles")
 
     raw = out.read_bytes()
     magic, version, length = struct.unpack("<4sII", raw[:12])
@@ -116,7 +123,7 @@ def test_glb_structure_and_frames(scene_file, tmp_path, loop):
     assert all(c.target.path == "weights" for c in anim.channels)
 
     # Reading back gives the T frames and the prompt.
-    back = read_animation(out)
+    back = load_animation(out)
     assert back.num_frames == T and back.fps == fps and back.prompt == "it wobbles"
     np.testing.assert_allclose(back.vertices, v, atol=1e-5)
     np.testing.assert_array_equal(back.faces, mesh.faces)
@@ -124,7 +131,7 @@ def test_glb_structure_and_frames(scene_file, tmp_path, loop):
 
 def test_glb_keeps_materials_and_uvs(scene_file, tmp_path):
     mesh = read_mesh(scene_file)
-    out = save_animation(tmp_path / "anim.glb", mesh, pipeline_like_vertices(mesh))
+    out = save(tmp_path / "anim.glb", mesh, pipeline_like_vertices(mesh))
     src = pygltflib.GLTF2().load(str(scene_file))
     dst = pygltflib.GLTF2().load(str(out))
     assert [m.to_dict() for m in dst.materials] == [m.to_dict() for m in src.materials]
@@ -150,25 +157,25 @@ def test_glb_keeps_materials_and_uvs(scene_file, tmp_path):
 def test_glb_spot_uvs(shared, tmp_path):
     mesh = read_mesh(shared("data", "static", "spot.obj"))
     v = pipeline_like_vertices(mesh, 4)
-    out = save_animation(tmp_path / "spot.glb", mesh, v)
+    out = save(tmp_path / "spot.glb", mesh, v)
     loaded = trimesh.load(str(out), force="scene", process=False)
     (geom,) = loaded.geometry.values()
     np.testing.assert_allclose(geom.visual.uv, mesh.parts[0].mesh.visual.uv, atol=1e-7)
-    np.testing.assert_allclose(read_animation(out).vertices, v, atol=1e-5)
+    np.testing.assert_allclose(load_animation(out).vertices, v, atol=1e-5)
 
 
 def test_gltf_json_and_normals(scene_file, tmp_path):
     mesh = read_mesh(scene_file)
     v = pipeline_like_vertices(mesh, 3)
-    out = save_animation(tmp_path / "anim.gltf", mesh, v)
+    out = save(tmp_path / "anim.gltf", mesh, v)
     gltf = pygltflib.GLTF2().load(str(out))
     assert gltf.buffers[0].uri.startswith("data:application/octet-stream;base64,")
     prim = gltf.meshes[0].primitives[0]
     assert prim.attributes.NORMAL is not None
     assert all((t.get("NORMAL") if isinstance(t, dict) else t.NORMAL) is not None for t in prim.targets)
-    np.testing.assert_allclose(read_animation(out).vertices, v, atol=1e-5)
+    np.testing.assert_allclose(load_animation(out).vertices, v, atol=1e-5)
 
-    plain = save_animation(tmp_path / "plain.glb", mesh, v, normals=False)
+    plain = save(tmp_path / "plain.glb", mesh, v, normals=False)
     prim = pygltflib.GLTF2().load(str(plain)).meshes[0].primitives[0]
     assert all((t.get("NORMAL") if isinstance(t, dict) else t.NORMAL) is None for t in prim.targets)
 
@@ -179,10 +186,10 @@ def test_point_cloud_glb(tmp_path):
     mesh = read_mesh(tmp_path / "cloud.ply")
     assert len(mesh.faces) == 0
     v = np.stack([mesh.vertices + 0.01 * t for t in range(4)])
-    out = save_animation(tmp_path / "cloud.glb", mesh, v)
+    out = save(tmp_path / "cloud.glb", mesh, v)
     gltf = pygltflib.GLTF2().load(str(out))
     assert gltf.meshes[0].primitives[0].mode == 0  # POINTS
-    back = read_animation(out)
+    back = load_animation(out)
     np.testing.assert_allclose(back.vertices, v, atol=1e-6)
     assert back.faces.shape == (0, 3)
 
@@ -190,21 +197,21 @@ def test_point_cloud_glb(tmp_path):
 def test_npz_round_trip(scene_file, tmp_path):
     mesh = read_mesh(scene_file)
     v = pipeline_like_vertices(mesh)
-    out = save_animation(tmp_path / "anim.npz", mesh, v, fps=30, prompt="a ball rolls")
+    out = save(tmp_path / "anim.npz", mesh, v, fps=30, prompt="a ball rolls")
     assert out == tmp_path / "anim.npz" and sorted(os.listdir(tmp_path)) == ["anim.npz", "scene.glb"]
-    back = read_animation(out)
+    back = load_animation(out)
     np.testing.assert_array_equal(back.vertices, v)
     np.testing.assert_array_equal(back.faces, mesh.faces)
     assert back.fps == 30 and back.prompt == "a ball rolls"
-    from meshflow.io.dymesh import load_animation  # the data tools read it too
+    from meshflow.io.dymesh import load_npz_animation  # the data tools read it too
 
-    assert load_animation(out)["caption"] == "a ball rolls"
+    assert load_npz_animation(out)["caption"] == "a ball rolls"
 
 
 def test_obj_sequence_round_trip(scene_file, tmp_path):
     mesh = read_mesh(scene_file)
     v = pipeline_like_vertices(mesh, 3)
-    folder = save_animation(str(tmp_path / "seq") + "/", mesh, v)
+    folder = save(str(tmp_path / "seq") + "/", mesh, v)
     files = sorted(os.listdir(folder))
     assert [f for f in files if f.endswith(".obj")] == ["frame_0000.obj", "frame_0001.obj", "frame_0002.obj"]
     assert "material.mtl" in files and any(f.endswith(".png") for f in files)
@@ -220,7 +227,7 @@ def test_obj_sequence_round_trip(scene_file, tmp_path):
 def test_obj_sequence_reads_back(shared, tmp_path):
     mesh = read_mesh(shared("data", "static", "spot.obj"))
     v = pipeline_like_vertices(mesh, 2)
-    folder = save_animation(str(tmp_path / "spot") + "/", mesh, v)
+    folder = save(str(tmp_path / "spot") + "/", mesh, v)
     frame = read_mesh(folder / "frame_0001.obj")
     np.testing.assert_allclose(frame.vertices, v[1], atol=1e-5)
     np.testing.assert_array_equal(frame.faces, mesh.faces)
@@ -251,7 +258,7 @@ def test_output_format():
 def test_failed_write_leaves_nothing(scene_file, tmp_path, monkeypatch):
     mesh = read_mesh(scene_file)
     with pytest.raises(ValueError, match=r"Expected 'vertices' to have shape \(T, 78, 3\)"):
-        save_animation(tmp_path / "bad.glb", mesh, np.zeros((2, 5, 3)))
+        save(tmp_path / "bad.glb", mesh, np.zeros((2, 5, 3)))
 
     def broken(fh, gltf, blob):
         fh.write(b"partial")
@@ -259,32 +266,32 @@ def test_failed_write_leaves_nothing(scene_file, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export, "_write_glb", broken)
     with pytest.raises(OSError, match="disk full"):
-        save_animation(tmp_path / "anim.glb", mesh, pipeline_like_vertices(mesh))
+        save(tmp_path / "anim.glb", mesh, pipeline_like_vertices(mesh))
     assert sorted(os.listdir(tmp_path)) == ["scene.glb"]
 
 
 @pytest.mark.filterwarnings("ignore:pygltflib does not support")
 def test_read_animation_errors(tmp_path):
     with pytest.raises(MeshFileError, match="file not found"):
-        read_animation(tmp_path / "missing.glb")
+        load_animation(tmp_path / "missing.glb")
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(MeshFileError, match=r"unknown animation type '\.txt'"):
-        read_animation(tmp_path / "a.txt")
+        load_animation(tmp_path / "a.txt")
     (tmp_path / "a.npz").write_text("not a zip")
     with pytest.raises(MeshFileError, match=r"a\.npz: (not a readable npz|refused to load)"):
-        read_animation(tmp_path / "a.npz")
+        load_animation(tmp_path / "a.npz")
     np.savez(tmp_path / "b.npz", faces=np.zeros((1, 3)))
     with pytest.raises(MeshFileError, match="missing key.s. vertices"):
-        read_animation(tmp_path / "b.npz")
+        load_animation(tmp_path / "b.npz")
     (tmp_path / "c.glb").write_bytes(b"glTF garbage")
     with pytest.raises(MeshFileError, match="not a readable glTF file"):
-        read_animation(tmp_path / "c.glb")
+        load_animation(tmp_path / "c.glb")
 
 
 def test_normals_unit_hard_edges_smooth_seams(scene_file, shared, tmp_path):
     # The cube is split at every face: hard edges, so each corner copy keeps its face's normal.
     mesh = read_mesh(scene_file)
-    out = save_animation(tmp_path / "scene.glb", mesh, pipeline_like_vertices(mesh, 2))
+    out = save(tmp_path / "scene.glb", mesh, pipeline_like_vertices(mesh, 2))
     gltf = pygltflib.GLTF2().load(str(out))
     blob = gltf.binary_blob()
     box = accessor(gltf, blob, gltf.meshes[0].primitives[0].attributes.NORMAL)
@@ -295,17 +302,17 @@ def test_normals_unit_hard_edges_smooth_seams(scene_file, shared, tmp_path):
     v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=np.float64)
     trimesh.Trimesh(v, [[0, 1, 2], [3, 5, 4]], process=False).export(tmp_path / "sheet.ply")
     sheet = read_mesh(tmp_path / "sheet.ply")
-    out = save_animation(tmp_path / "sheet.glb", sheet, np.stack([sheet.vertices] * 2))
+    out = save(tmp_path / "sheet.glb", sheet, np.stack([sheet.vertices] * 2))
     gltf = pygltflib.GLTF2().load(str(out))
     n = accessor(gltf, gltf.binary_blob(), gltf.meshes[0].primitives[0].attributes.NORMAL)
     np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1, atol=1e-6)
 
     # Spot is split at UV seams only: both copies of a seam vertex get the same (smooth) normal.
     spot = read_mesh(shared("data", "static", "spot.obj"))
-    out = save_animation(tmp_path / "spot.glb", spot, np.stack([spot.vertices] * 2))
+    out = save(tmp_path / "spot.glb", spot, np.stack([spot.vertices] * 2))
     gltf = pygltflib.GLTF2().load(str(out))
     n = accessor(gltf, gltf.binary_blob(), gltf.meshes[0].primitives[0].attributes.NORMAL)
-    src = spot.graph().source_index.numpy()
+    src = file_graph(spot).source_index.numpy()
     first = np.zeros(src.max() + 1, dtype=np.int64)
     first[src[::-1]] = np.arange(len(src))[::-1]
     np.testing.assert_allclose(n, n[first[src]], atol=1e-6)

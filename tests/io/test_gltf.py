@@ -7,8 +7,8 @@ from pygltflib import (Accessor, AccessorSparseIndices, AccessorSparseValues, An
                        BufferView, Mesh, Node, Primitive, Scene, Skin, Sparse)
 
 from meshflow.errors import MeshFileError
-from meshflow.io.animation import (find_clip, frame_times, interpolate, list_clips, quat_slerp, quat_to_matrix,
-                                   sample_animation, weld_animation)
+from meshflow.io.animation import find_clip, frame_times, interpolate, list_clips, sample_animation
+from meshflow.io.geometry import quat_slerp, quat_to_matrix, weld_animation
 from meshflow.io.gltf import Channel, GltfFile, _triangulate
 
 FLOAT, UBYTE, BYTE, USHORT, UINT = 5126, 5121, 5120, 5123, 5125

@@ -82,7 +82,7 @@ def test_every_quaternius_file(shared):
 
 
 def test_static_geometry_of_a_draco_file_for_read_mesh(shared):
-    from meshflow.io.gltf import read_gltf_static
+    from meshflow.io.mesh import read_gltf_static
 
     path = shared("data", "quaternius", "ultimate_space_pack", "Astronaut_RaeTheRedPanda-transformed.glb")
     parts = read_gltf_static(path)
@@ -95,7 +95,7 @@ def test_static_geometry_of_a_draco_file_for_read_mesh(shared):
 
 def test_static_geometry_agrees_with_trimesh(shared):
     trimesh = pytest.importorskip("trimesh")
-    from meshflow.io.gltf import read_gltf_static
+    from meshflow.io.mesh import read_gltf_static
 
     path = shared("data", "quaternius", "animals_pack", "Fox.glb")
     mine = np.concatenate([p.mesh.vertices for p in read_gltf_static(path)])

@@ -1,11 +1,11 @@
 
 import numpy as np
 import pytest
-import torch
 import trimesh
 
 from meshflow.errors import MeshFileError
-from meshflow.io import inspect_mesh, load_mesh, read_mesh
+from meshflow.data.graph import inspect_mesh, load_mesh
+from meshflow.io import read_mesh
 from meshflow.data.shapes import icosphere
 
 
@@ -13,23 +13,6 @@ def write(tmp_path, name, text):
     p = tmp_path / name
     p.write_text(text)
     return p
-
-
-def test_spot_counts(shared):
-    info = inspect_mesh(shared("data", "static", "spot.obj"))
-    assert (info["vertices"], info["welded_vertices"], info["faces"]) == (3225, 2930, 5856)
-    assert info["components"] == 1
-    assert info["edges"] == 3 * 5856 // 2  # closed manifold
-
-
-def test_spot_graph_keeps_uvs_and_maps_every_file_vertex(shared):
-    mesh = read_mesh(shared("data", "static", "spot.obj"))
-    assert mesh.parts[0].mesh.visual.uv.shape == (3225, 2)
-    data = mesh.graph()
-    assert data.pos.shape == (2930, 3) and data.source_index.shape == (3225,)
-    back = data.pos[data.source_index] * data.scale + data.center
-    torch.testing.assert_close(back, torch.from_numpy(mesh.vertices), atol=1e-6, rtol=0)
-    assert data.pos.abs().max().item() == pytest.approx(1.0)
 
 
 def test_quads_and_polygons_are_triangulated(tmp_path):

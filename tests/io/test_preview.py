@@ -6,7 +6,7 @@ import pytest
 
 from meshflow.data.shapes import icosphere
 from meshflow.errors import MeshflowError
-from meshflow.io.export import AnimationFile
+from meshflow.io import Animation
 from meshflow.io.preview import contact_sheet, frame_camera, render_frames, render_preview
 
 
@@ -28,7 +28,7 @@ def bouncing_ball(frames=4, subdivisions=2):
     if f.shape[0] == 3 and f.shape[1] != 3:
         f = f.T
     height = np.sin(np.linspace(0, np.pi / 2, frames))[:, None, None].astype(np.float32)
-    return AnimationFile(vertices=v[None] + height * np.array([0, 1.5, 0], dtype=np.float32), faces=f, fps=8)
+    return Animation(vertices=v[None] + height * np.array([0, 1.5, 0], dtype=np.float32), faces=f, fps=8)
 
 
 def foreground(image):
@@ -104,7 +104,7 @@ def test_preview_of_a_20k_face_mesh(gl, tmp_path):
     f = f.T if f.shape[0] == 3 and f.shape[1] != 3 else f
     assert len(f) >= 20000
     wobble = np.sin(np.linspace(0, 2 * np.pi, 16))[:, None, None].astype(np.float32)
-    anim = AnimationFile(vertices=v[None] * (1 + 0.2 * wobble * v[None, :, 1:2]), faces=f, fps=24)
+    anim = Animation(vertices=v[None] * (1 + 0.2 * wobble * v[None, :, 1:2]), faces=f, fps=24)
     render_preview(anim, tmp_path / "ball.gif")
     import imageio.v3 as iio
     frames = iio.imread(tmp_path / "ball.gif", index=None)
@@ -116,10 +116,10 @@ def test_preview_of_a_static_glb(gl, tmp_path):
     """A scene without morph targets or animations (pygltflib nodes carry no 'weights') renders one frame."""
     from pathlib import Path
 
-    from meshflow.io.export import read_animation
+    from meshflow.io import load_animation
 
     path = Path(__file__).resolve().parents[2] / "graphs" / "examples" / "fish.glb"
-    anim = read_animation(path)
+    anim = load_animation(path)
     assert anim.vertices.shape[0] == 1 and anim.faces.size > 0
     result = render_preview(path, tmp_path / "fish.png", size=64)
     assert result.frames == 1 and result.path.is_file()

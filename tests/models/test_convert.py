@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from meshflow import flow
-from meshflow.cli import main
+from meshflow.commands.main import main
 from meshflow.errors import CheckpointError
 from meshflow.models.convert import convert_original
-from meshflow.models.hub import load_component, load_model_config
-from meshflow.models import MMDiT
+from meshflow.models.hub import load_model_config
+from meshflow.models import MMDiT, MMDiTConfig
 from meshflow.models.mmdit import load_mmdit, to_original_state_dict
 from meshflow.text import CLIP_WEIGHTS_ENV, CLIPTextEncoder, clip_tokenize, load_text_encoder
 from tests.flow.golden import close, load_case
@@ -31,9 +31,9 @@ def test_convert_original_cli_on_golden_files(shared, tmp_path):
     assert config["factors"] == {"f0_mean": 0.01, "f0_std": 1.3, "ft_mean": -0.02, "ft_std": 0.7}
     assert config["components"]["text_encoder"] == {"name": "clip-vit-l-14"}  # golden rf has no CLIP weights
     assert config["flow"]["shape_channels"] == 8 and config["flow"]["steps"] == 64
-    from meshflow.models.dymesh_vae import vae_from_component
+    from meshflow.models.dymesh_vae import DyMeshVAE
 
-    vae = vae_from_component(*load_component(out, "vae"))
+    vae = DyMeshVAE.from_directory(out)
     assert vae.config.latent_dim == 8
 
     case, model = load_case(shared), load_mmdit(out)
@@ -50,7 +50,7 @@ def test_convert_original_with_clip_inside_rf(shared, tmp_path, monkeypatch):
     monkeypatch.delenv(CLIP_WEIGHTS_ENV, raising=False)
     torch.manual_seed(0)
     # a tiny original checkpoint: MMDiT with 64-wide text features + a HF CLIP text model inside, as the original
-    mmdit = MMDiT(input_channels=16, output_channels=16, width=32, layers=1, heads=2, text_dim=64)
+    mmdit = MMDiT(MMDiTConfig(input_channels=16, output_channels=16, width=32, layers=1, heads=2, text_dim=64))
     for p in mmdit.parameters():
         torch.nn.init.normal_(p, std=0.2)
     cfg = transformers.CLIPTextConfig(vocab_size=49408, hidden_size=64, intermediate_size=256, num_hidden_layers=1,

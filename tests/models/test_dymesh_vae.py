@@ -46,7 +46,7 @@ def assert_golden(actual, expected, dtype):
 
 def tiny_model(seed=0, **overrides) -> DyMeshVAE:
     torch.manual_seed(seed)
-    model = DyMeshVAE(**asdict(DyMeshVAEConfig(**{**asdict(TINY), **overrides}))).double()
+    model = DyMeshVAE(DyMeshVAEConfig(**{**asdict(TINY), **overrides})).double()
     with torch.no_grad():  # the zero-initialised projections would hide bugs
         for lin in (model.neighbor_layers[0].lin_out, model.vertex_attn.lin_out):
             lin.weight.normal_(0, 0.3)
@@ -144,10 +144,10 @@ def test_golden_state_dict_keys_round_trip(shared):
 
 # ------------------------------------------------------------ behaviour ---
 def test_config_and_construction():
-    model = DyMeshVAE(**asdict(TINY))
+    model = DyMeshVAE(TINY)
     assert model.config == TINY
     assert model.num_tokens(60) == 8 and model.num_tokens(800) == 100
-    assert DyMeshVAE(**asdict(DyMeshVAEConfig(max_tokens=600))).num_tokens(10 ** 6) == 600
+    assert DyMeshVAE(DyMeshVAEConfig(max_tokens=600)).num_tokens(10 ** 6) == 600
     with pytest.raises(ValueError, match=r"Expected output_dim = 3 \* T = 12 \(got output_dim=48\)"):
         DyMeshVAEConfig(T=4)
 

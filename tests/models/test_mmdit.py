@@ -20,7 +20,7 @@ from tests.flow.golden import close, load_case, load_model, recorded_frequencies
 def tiny(text_dim=8, **kw):
     cfg = dict(input_channels=6, output_channels=6, width=16, layers=2, heads=2, text_dim=text_dim)
     cfg.update(kw)
-    model = MMDiT(**cfg)
+    model = MMDiT(MMDiTConfig(**cfg))
     for p in model.parameters():  # the zero init would hide most of the computation
         torch.nn.init.normal_(p, std=0.3)
     return model.eval()
@@ -100,7 +100,7 @@ def test_batch_rows_are_independent():
 
 
 def test_init_outputs_zero_and_trains():
-    model = MMDiT(input_channels=6, output_channels=6, width=16, layers=1, heads=2, text_dim=8)
+    model = MMDiT(MMDiTConfig(input_channels=6, output_channels=6, width=16, layers=1, heads=2, text_dim=8))
     x, t, text = torch.randn(2, 5, 6), torch.rand(2), torch.randn(2, 3, 8)
     out = model(x, t, text)
     assert out.shape == (2, 5, 6) and torch.equal(out, torch.zeros_like(out))

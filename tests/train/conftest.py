@@ -3,7 +3,7 @@ import pytest
 
 from meshflow.data.motions import make_motion
 from meshflow.data.shapes import icosphere, subdivide, tetrahedron
-from meshflow.io.dymesh import save_animation
+from meshflow.io import Animation, save_animation
 
 
 @pytest.fixture(scope="session")
@@ -15,5 +15,5 @@ def anim_dir(tmp_path_factory):
     for name, (v, f) in meshes.items():
         for label in ("spin", "hop"):
             m = make_motion(v, f, label=label, rng=rng, name=name)
-            save_animation(root / f"{name}_{label}.npz", m.frames, f, m.caption)
+            save_animation(root / f"{name}_{label}.npz", Animation(m.frames, f, prompt=m.caption))
     return root

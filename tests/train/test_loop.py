@@ -103,18 +103,18 @@ def test_resume_from_explicit_path_and_missing_path(tmp_path):
 def test_load_initial_weights(tmp_path):
     """init_from=DIR copies a model directory's weights; another architecture is refused by name."""
     from meshflow.errors import MeshflowError
-    from meshflow.models.dymesh_vae import DyMeshVAE, save_vae
+    from meshflow.models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig, save_vae
     from meshflow.train.loop import load_initial_weights
 
     small = dict(enc_depth=1, dec_depth=1, dim=32, output_dim=24, latent_dim=8, heads=2, dim_head=16, T=8,
                  num_traj=16, n_layers=1)
     torch.manual_seed(0)
-    trained = DyMeshVAE(**small)
+    trained = DyMeshVAE(DyMeshVAEConfig(**small))
     save_vae(trained, tmp_path / "model")
-    fresh = DyMeshVAE(**small)
+    fresh = DyMeshVAE(DyMeshVAEConfig(**small))
     assert any(not torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
     load_initial_weights(fresh, tmp_path / "model", "vae")
     for k, v in trained.state_dict().items():
         assert torch.equal(fresh.state_dict()[k], v), k
     with pytest.raises(MeshflowError, match=r"init_from .*model \(vae\): expected .* of shape"):
-        load_initial_weights(DyMeshVAE(**{**small, "dim": 48, "dim_head": 24}), tmp_path / "model", "vae")
+        load_initial_weights(DyMeshVAE(DyMeshVAEConfig(**{**small, "dim": 48, "dim_head": 24})), tmp_path / "model", "vae")

@@ -135,7 +135,7 @@ def test_accelerate_launch_single_cpu_process(tmp_path, anim_dir):
 
 
 def test_cli_errors(tmp_path, capsys):
-    from meshflow.cli import main
+    from meshflow.commands.main import main
     assert main(["train", "vae", "--config", TINY_VAE, "data.root=/nonexistent", f"output_dir={tmp_path}"]) == 2
     assert "data.root not found" in capsys.readouterr().err
     assert main(["train", "vae", "--config", TINY_VAE, "train.max_stepz=3"]) == 2

@@ -1,3 +1,4 @@
+"""`meshflow reconstruct` on the golden DyMeshVAE: output, error in normalised units, errors."""
 import json
 import re
 
@@ -5,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from meshflow.cli import main
+from meshflow.commands.main import main
 from meshflow.models.dymesh_vae import load_original_vae, load_vae, reconstruct, save_vae
 
 GOLDEN = ("golden", "animateanymesh")
@@ -82,4 +83,10 @@ def test_reconstruct_command_errors(checkpoint, animation, tmp_path, capsys):
     assert "model directory not found" in capsys.readouterr().err
     assert main(["reconstruct", "--checkpoint", str(checkpoint), "--input", str(path),
                  "--output", str(tmp_path / "o.npz"), "--tokens", "0"]) == 2
-    assert "Expected --tokens to be at least 1 (got 0)" in capsys.readouterr().err
+    assert "Expected 'tokens' to be an integer of at least 1 (got 0)" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["reconstruct", "--checkpoint", str(checkpoint), "--input", str(path),
+                     "--output", str(tmp_path / "o.npz"), "--device", "cuda"]) == 2
+        assert capsys.readouterr().err.strip() == ("meshflow reconstruct: error: Expected a CUDA GPU for device "
+                                                   "'cuda' (got none: no CUDA GPU is available here; use 'cpu' or "
+                                                   "'auto')")

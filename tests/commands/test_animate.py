@@ -1,4 +1,4 @@
-"""`meshflow animate` and `meshflow preview` end to end on Spot with a tiny model directory."""
+"""`meshflow animate` (and `meshflow preview` of its output) end to end on Spot with a tiny model directory."""
 import os
 import shutil
 
@@ -8,9 +8,11 @@ import pytest
 import torch
 import trimesh
 
-from meshflow.cli import main
+from meshflow.commands.main import main
+from meshflow.errors import MeshflowError
 from meshflow.io import read_mesh
-from meshflow.io.export import read_animation
+from meshflow.io import load_animation
+from meshflow.pipeline import AnimationPipeline
 from tests.test_pipeline import make_model_dir
 
 
@@ -59,13 +61,13 @@ def test_animate_spot_glb_and_preview(shared, model_dir, out_dir, capsys):
     (geom,) = trimesh.load(str(out), force="scene", process=False).geometry.values()
     np.testing.assert_allclose(geom.visual.uv, mesh.parts[0].mesh.visual.uv, atol=1e-7)
     np.testing.assert_array_equal(geom.faces, mesh.faces)
-    anim = read_animation(out)
+    anim = load_animation(out)
     assert anim.vertices.shape == (8, 3225, 3) and anim.prompt == "the cow jumps"
 
     # Same seed, same animation (as npz this time).
     rc = animate(spot, "--prompt", "the cow jumps", "-o", out_dir / "cow.npz", "--model", model_dir, "--seed", "0")
     assert rc == 0
-    np.testing.assert_allclose(read_animation(out_dir / "cow.npz").vertices, anim.vertices, atol=1e-5)
+    np.testing.assert_allclose(load_animation(out_dir / "cow.npz").vertices, anim.vertices, atol=1e-5)
 
     from meshflow.errors import MeshflowError
     from meshflow.io.preview import create_context
@@ -134,13 +136,30 @@ def test_animate_bad_input(model_dir, out_dir, tmp_path, capsys, monkeypatch):
         fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out, "--model", model_dir, "--device", "cuda"),
                       r"no CUDA GPU is available")
     fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out, "--model", model_dir, "--tokens", "0"),
-                  r"--tokens must be at least 1")
+                  r"Expected 'tokens' to be an integer of at least 1 \(got 0\)")
 
 
-def test_preview_bad_input(tmp_path, capsys):
-    (tmp_path / "a.glb").write_bytes(b"nope")
-    assert main(["preview", str(tmp_path / "a.glb"), "-o", str(tmp_path / "a.gif")]) == 2
-    assert "meshflow preview: error: " in capsys.readouterr().err
-    assert main(["preview", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "a.gif")]) == 2
-    assert "file not found" in capsys.readouterr().err
-    assert sorted(os.listdir(tmp_path)) == ["a.glb"]
+CHECKED = [  # (arguments, the same value for AnimationPipeline.check_inputs)
+    (["--steps", "0"], dict(steps=0)),
+    (["--steps", "1"], dict(steps=1)),
+    (["--guidance", "nan"], dict(guidance=float("nan"))),
+    (["--guidance", "inf"], dict(guidance=float("inf"))),
+    (["--frames", "0"], dict(frames=0)),
+    (["--tokens", "0"], dict(tokens=0)),
+    (["--seed", "-1"], dict(seed=-1)),
+    (["--fps", "0"], dict(fps=0.0)),
+    (["--fps", "nan"], dict(fps=float("nan"))),
+    (["--device", "gpu0"], dict(device="gpu0")),
+] + ([] if torch.cuda.is_available() else [(["--device", "cuda"], dict(device="cuda"))])
+
+
+@pytest.mark.parametrize("argv, inputs", CHECKED, ids=[" ".join(a) for a, _ in CHECKED])
+def test_animate_prints_the_pipeline_check(argv, inputs, out_dir, tmp_path, capsys):
+    """The pipeline's message on one line, exit 2, before any model is loaded (--model does not exist)."""
+    with pytest.raises(MeshflowError) as expected:
+        AnimationPipeline.check_inputs("ball.obj", "x", **inputs)
+    rc = main(["animate", str(tmp_path / "ball.obj"), "-p", "x", "-o", str(out_dir / "x.glb"),
+               "--model", str(tmp_path / "nowhere"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"meshflow animate: error: {expected.value}"]
+    assert os.listdir(out_dir) == []

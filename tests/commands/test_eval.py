@@ -3,9 +3,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 
-from meshflow.cli import main
+from meshflow.commands.main import main
 from meshflow.data.shapes import icosphere
 from tests.test_pipeline import make_model_dir
 
@@ -59,11 +60,23 @@ def test_eval_motion_given_and_generated(model_dir, labelled_anims, tmp_path, ca
     (["eval", "motion", "x.npz", "--label", "dance"], "unknown motion label 'dance'"),
     (["eval", "motion", "missing.npz"], "missing.npz: no such file"),
     (["eval", "motion", "--generate", "--meshes", "missing.obj"], "missing.obj"),
-    (["eval", "motion", "--seeds", "0", "x.npz"], "--seeds must be at least 1"),
+    (["eval", "motion", "--seeds", "0", "x.npz"], "Expected 'seeds' to be an integer of at least 1 (got 0)"),
+    (["eval", "vae", "--data", "x", "--model", "m", "--tokens", "0"],
+     "Expected 'tokens' to be an integer of at least 1 (got 0)"),
+    (["eval", "motion", "--generate", "--model", "m", "--meshes", "a.obj", "--steps", "1"],
+     "Expected 'steps' to be an integer of at least 2 (got 1)"),
+    (["eval", "motion", "--generate", "--model", "m", "--meshes", "a.obj", "--guidance", "nan"],
+     "Expected 'guidance' to be a finite number (got nan)"),
+    (["eval", "vae", "--data", "x", "--model", "m", "--device", "gpu0"],
+     "Expected 'device' to be auto, cpu, cuda or cuda:N (got 'gpu0')"),
+    *([] if torch.cuda.is_available() else [
+        (["eval", "vae", "--data", "x", "--model", "m", "--device", "cuda"], "Expected a CUDA GPU for device 'cuda'"),
+        (["eval", "motion", "--generate", "--model", "m", "--meshes", "a.obj", "--device", "cuda"],
+         "Expected a CUDA GPU for device 'cuda'")]),
     (["eval", "vae", "--data", "missing_clips"], "missing_clips: no such file or folder"),
 ])
 def test_eval_errors_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"meshflow eval: error:") and message in err
+    assert err.startswith("meshflow eval: error:") and message in err

@@ -1,17 +1,7 @@
+"""`meshflow inspect` on Spot: JSON, table, and a missing file."""
 import json
-import subprocess
-import sys
 
-import pytest
-
-from meshflow.cli import main
-
-
-def test_help_lists_subcommands(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["--help"])
-    assert e.value.code == 0
-    assert "inspect" in capsys.readouterr().out
+from meshflow.commands.main import main
 
 
 def test_inspect_json_on_spot(shared, capsys):
@@ -32,8 +22,3 @@ def test_inspect_bad_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing.glb")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"meshflow inspect: error: {tmp_path / 'missing.glb'}: file not found"
-
-
-def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "meshflow", "--help"], capture_output=True, text=True)
-    assert out.returncode == 0 and "inspect" in out.stdout

@@ -1,0 +1,52 @@
+"""`meshflow` itself: the list of subcommands, --help of each, the console entry point."""
+import subprocess
+import sys
+
+import pytest
+
+from meshflow.commands.main import COMMANDS, build_parser, main
+
+SUBCOMMANDS = ["animate", "convert-original", "data", "eval", "inspect", "preview", "reconstruct", "train"]
+HELP = [[name] for name in SUBCOMMANDS] + [
+    ["data", "clips"], ["data", "sample"], ["data", "build"],
+    ["train", "vae"], ["train", "flow"], ["train", "cache-latents"],
+    ["eval", "vae"], ["eval", "motion"],
+]
+
+
+def test_commands_are_listed():
+    assert [command.NAME for command in COMMANDS] == SUBCOMMANDS
+    assert all(callable(command.add_parser) and callable(command.run) for command in COMMANDS)
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert all(f"    {name}" in out for name in SUBCOMMANDS), out
+
+
+@pytest.mark.parametrize("argv", HELP, ids=" ".join)
+def test_subcommand_help(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: meshflow {' '.join(argv)} ")
+
+
+def test_no_subcommand_prints_help_and_exits_2(capsys):
+    assert main([]) == 2 and "COMMAND" in capsys.readouterr().out
+    assert main(["data"]) == 2 and "DATA_COMMAND" in capsys.readouterr().out
+
+
+def test_device_default_is_auto():
+    parser = build_parser()
+    for argv in (["animate", "m.obj", "-p", "x", "-o", "a.glb"], ["reconstruct", "--checkpoint", "c", "--input", "a",
+                 "--output", "b"], ["eval", "vae", "--data", "d"], ["eval", "motion"]):
+        assert parser.parse_args(argv).device == "auto"
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "meshflow", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "inspect" in out.stdout

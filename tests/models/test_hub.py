@@ -1,0 +1,166 @@
+"""Model directories (meshflow.models.hub): components save and load through ModelMixin."""
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from meshflow.errors import CheckpointError
+from meshflow.models import DyMeshVAE, DyMeshVAEConfig, MMDiT, MMDiTConfig
+from meshflow.models.hub import (ModelMixin, config_from_dict, load_component, load_model_config, load_strict,
+                                 save_model_dir)
+from meshflow.pipeline import BUNDLED_MODEL, AnimationPipeline
+
+VAE = DyMeshVAEConfig(enc_depth=1, dec_depth=1, dim=16, output_dim=12, latent_dim=4, heads=2, dim_head=8, T=4,
+                      num_traj=8)
+DIT = MMDiTConfig(input_channels=8, output_channels=8, width=16, layers=1, heads=2, text_dim=384)
+
+
+def noisy(model):
+    torch.manual_seed(0)
+    with torch.no_grad():  # the zero-initialised outputs would make every model look alike
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model.eval()
+
+
+@pytest.fixture(params=["vae", "mmdit"])
+def model(request):
+    return noisy(DyMeshVAE(VAE) if request.param == "vae" else MMDiT(DIT))
+
+
+def assert_same(a, b):
+    assert type(a) is type(b) and a.config == b.config and b.training is False
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_models_take_their_config():
+    assert DyMeshVAE(VAE).config is VAE and MMDiT(DIT).config is DIT
+    assert DyMeshVAE().config == DyMeshVAEConfig() and MMDiT().config == MMDiTConfig()
+    assert isinstance(DyMeshVAE(VAE), ModelMixin) and DyMeshVAE.component == "vae" and MMDiT.component == "mmdit"
+    with pytest.raises(TypeError, match=r"Expected a DyMeshVAEConfig \(got dict\)"):
+        DyMeshVAE({"dim": 16})
+    with pytest.raises(TypeError, match=r"Expected an MMDiTConfig \(got int\)"):
+        MMDiT(48)
+
+
+def test_from_config_refuses_unknown_keys():
+    assert DyMeshVAE.from_config({"dim": 16, "dim_head": 8}).config.dim == 16
+    with pytest.raises(CheckpointError, match=r"unknown MMDiT config key\(s\) depth, foo \(expected some of: "):
+        MMDiT.from_config({"width": 16, "heads": 2, "depth": 2, "foo": 1})
+    with pytest.raises(CheckpointError, match=r"invalid MMDiT config \(Expected 'width' divisible by 'heads'"):
+        MMDiT.from_config({"width": 10, "heads": 4})
+    with pytest.raises(CheckpointError, match=r"unknown DyMeshVAEConfig config key\(s\) x"):
+        config_from_dict(DyMeshVAEConfig, {"x": 1}, "DyMeshVAEConfig")
+
+
+def test_save_load_round_trip(model, tmp_path):
+    out = model.save_component(tmp_path / "m", extras={"note": "tiny"})
+    name = model.component
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", f"{name}.safetensors"]
+    config = load_model_config(out)
+    assert config["note"] == "tiny" and config["format"] == "meshflow-model" and config["version"] == 1
+    assert_same(model, type(model).from_directory(out))
+    assert_same(model, type(model).from_directory(out, name, config["components"][name]))
+    # the same files as save_model_dir writes for a whole model (the format did not change)
+    cfg, state = load_component(out, name)
+    save_model_dir(tmp_path / "n", {name: cfg}, {name: state}, extras={"note": "tiny"})
+    assert (tmp_path / "n" / "config.json").read_text() == (out / "config.json").read_text()
+    assert_same(model, type(model).from_directory(tmp_path / "n"))
+
+
+def test_dtype_of_the_loaded_model(tmp_path):
+    model = noisy(MMDiT(DIT))
+    model.save_component(tmp_path / "half", dtype=torch.float16)
+    assert MMDiT.from_directory(tmp_path / "half").output_proj.weight.dtype == torch.float16  # as stored
+    loaded = MMDiT.from_directory(tmp_path / "half", dtype=torch.float32)
+    assert loaded.output_proj.weight.dtype == torch.float32
+    assert torch.equal(loaded.output_proj.weight, model.output_proj.weight.half().float())
+
+
+def test_unknown_config_key_is_named(model, tmp_path):
+    out = model.save_component(tmp_path / "m")
+    config = json.loads((out / "config.json").read_text())
+    config["components"][model.component]["depth"] = 3
+    (out / "config.json").write_text(json.dumps(config))
+    cls = type(model).__name__
+    with pytest.raises(CheckpointError, match=rf"m: unknown {cls} config key\(s\) depth"):
+        type(model).from_directory(out)
+
+
+def test_missing_component_and_weight_file_are_named(model, tmp_path):
+    out = model.save_component(tmp_path / "m", name="other")
+    with pytest.raises(CheckpointError, match=rf"no '{model.component}' component \(has: other\)"):
+        type(model).from_directory(out)
+    (out / "other.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"missing weight file other\.safetensors for component 'other'"):
+        type(model).from_directory(out, "other")
+
+
+def test_strict_load_refuses_wrong_keys_and_shapes(model, tmp_path):
+    name = model.component
+    out = model.save_component(tmp_path / "m")
+    path = out / f"{name}.safetensors"
+    weights = load_file(str(path))
+    key = sorted(k for k, v in weights.items() if v.dim() == 1)[0]
+    save_file({**weights, key: torch.zeros(weights[key].numel() + 1)}, str(path))
+    with pytest.raises(CheckpointError, match=rf"{name}\.safetensors: expected '{key}' of shape "
+                                              rf"\({weights[key].numel()},\) \(got \({weights[key].numel() + 1},\)\)"):
+        type(model).from_directory(out)
+    save_file({k: v for k, v in weights.items() if k != key}, str(path))
+    with pytest.raises(CheckpointError, match=rf"weights do not match the config \(missing: {key}; unexpected: none\)"):
+        type(model).from_directory(out)
+    save_file({**weights, "extra.weight": torch.zeros(1)}, str(path))
+    with pytest.raises(CheckpointError, match=r"\(missing: none; unexpected: extra\.weight\)"):
+        type(model).from_directory(out)
+
+
+def test_load_strict_lists_the_first_mismatches():
+    lin = torch.nn.Linear(2, 2)
+    with pytest.raises(CheckpointError, match=r"here: weights do not match the config \(missing: bias, weight; "
+                                              r"unexpected: a, b, c, d, e \.\.\.\); they do not fit Linear"):
+        load_strict(lin, {k: torch.zeros(1) for k in "abcdefg"}, "here")
+
+
+def make_model_dir(path: Path) -> Path:
+    vae = noisy(DyMeshVAE(VAE))
+    mmdit = noisy(MMDiT(DIT))
+    return save_model_dir(
+        path,
+        {"vae": asdict(VAE), "mmdit": asdict(DIT), "text_encoder": {"name": "minilm"}},
+        {"vae": vae.state_dict(), "mmdit": mmdit.state_dict()},
+        extras={"factors": {"f0_mean": 0.0, "f0_std": 1.0, "ft_mean": 0.0, "ft_std": 1.0}},
+    )
+
+
+def count_config_reads(monkeypatch, model_dir):
+    """Records every read of MODEL_DIR/config.json."""
+    reads = []
+    read_text = Path.read_text
+    target = (Path(model_dir) / "config.json").resolve()
+
+    def counting(self, *args, **kwargs):
+        if self.name == "config.json" and self.resolve() == target:
+            reads.append(self)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    return reads
+
+
+@pytest.mark.parametrize("which", ["tiny", "bundled"])
+def test_from_pretrained_reads_config_once(which, tmp_path, monkeypatch):
+    model_dir = make_model_dir(tmp_path / "m") if which == "tiny" else BUNDLED_MODEL
+    if which == "bundled" and not (model_dir / "config.json").is_file():
+        pytest.skip("this install has no bundled model")
+    reads = count_config_reads(monkeypatch, model_dir)
+    pipe = AnimationPipeline.from_pretrained(model_dir, device="cpu")
+    assert len(reads) == 1
+    config = json.loads((Path(model_dir) / "config.json").read_text())["components"]
+    assert pipe.vae.config == DyMeshVAEConfig(**config["vae"])
+    assert pipe.mmdit.config == MMDiTConfig(**config["mmdit"])
+    assert pipe.vae.to_offsets.weight.dtype == pipe.mmdit.output_proj.weight.dtype == torch.float32
+    assert_same(DyMeshVAE.from_directory(model_dir), pipe.vae)
