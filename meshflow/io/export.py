@@ -8,13 +8,15 @@ world-space position of every file vertex in every frame.
 
 :func:`output_format` picks the format from the output path:
 
-* ``.glb`` / ``.gltf``: the input scene written by trimesh (primitives,
-  materials, textures, UVs as they were), then one morph target per frame
-  added to every primitive with pygltflib (``POSITION`` deltas from the rest
-  pose, ``NORMAL`` deltas where the primitive has normals), and one animation
-  whose ``weights`` channel puts weight 1 on target t at time t / fps (LINEAR,
-  so viewers blend between frames). Blender, three.js and other glTF viewers
-  play it as it is.
+* ``.glb`` / ``.gltf``: the input scene, built with pygltflib straight from the
+  parts: one node and one primitive per part, its vertices the part's file
+  vertices in file order (``POSITION``, ``NORMAL``, ``TEXCOORD_0``, ``COLOR_0``
+  as the part has them), its faces, its material (colours, textures, alpha,
+  double-sidedness); then one morph target per frame on every primitive
+  (``POSITION`` deltas from the rest pose, ``NORMAL`` deltas where the primitive
+  has normals), and one animation whose ``weights`` channel puts weight 1 on
+  target t at time t / fps (LINEAR, so viewers blend between frames). Blender,
+  three.js and other glTF viewers play it as it is.
 * ``.npz``: ``vertices`` (T, N, 3) float32, ``faces`` (F, 3), ``caption`` (the prompt), ``fps``
   (meshflow's animation npz, see :mod:`meshflow.io.dymesh`).
 * a folder (a path ending in ``/``): ``frame_0000.obj`` ... with UVs, plus
@@ -26,7 +28,8 @@ place (:mod:`meshflow.io.atomic`), so a failure never leaves a partial output be
 from __future__ import annotations
 
 import base64
-import copy
+import hashlib
+import io
 import os
 import struct
 from pathlib import Path
@@ -43,14 +46,14 @@ from ..errors import MeshflowError
 from .atomic import atomic_file, atomic_folder
 from .dymesh import as_faces, as_frames
 from .geometry import face_normals, unit, weld_vertices
-from .gltf import GltfFile
 from .mesh import MeshFile
 
 #: file types :func:`output_format` writes (besides a folder of OBJ frames).
 OUTPUT_EXTENSIONS = (".glb", ".gltf", ".npz")
 _ARRAY_BUFFER = 34962
 _ELEMENT_ARRAY_BUFFER = 34963
-_FLOAT = 5126
+#: glTF component type of each numpy dtype meshflow writes.
+_COMPONENT = {"f4": 5126, "u4": 5125, "u1": 5121}
 
 
 # ------------------------------------------------------------------ paths ---
@@ -151,7 +154,7 @@ class _SurfaceNormals:
 class _Blob:
     """The binary buffer being appended to: chunks, aligned to 4 bytes."""
 
-    def __init__(self, initial: bytes):
+    def __init__(self, initial: bytes = b""):
         self.chunks: List[bytes] = [initial]
         self.length = len(initial)
 
@@ -166,21 +169,108 @@ class _Blob:
         return offset
 
 
-def _add_accessor(gltf, blob: _Blob, array: np.ndarray, type_: str, vertex_attribute: bool, min_max: bool) -> int:
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    offset = blob.add(array.tobytes())
-    gltf.bufferViews.append(pygltflib.BufferView(
-        buffer=0, byteOffset=offset, byteLength=array.nbytes,
-        target=_ARRAY_BUFFER if vertex_attribute else None))
-    count = array.shape[0]
-    accessor = pygltflib.Accessor(bufferView=len(gltf.bufferViews) - 1, byteOffset=0, componentType=_FLOAT,
-                                  count=count, type=type_)
-    if min_max:
-        flat = array.reshape(count, -1)
-        accessor.min = [float(x) for x in flat.min(axis=0)]
-        accessor.max = [float(x) for x in flat.max(axis=0)]
-    gltf.accessors.append(accessor)
-    return len(gltf.accessors) - 1
+class _Document:
+    """The glTF being built: a :class:`pygltflib.GLTF2` and its one binary buffer (a :class:`_Blob`)."""
+
+    def __init__(self):
+        self.gltf = pygltflib.GLTF2(asset=pygltflib.Asset(generator="meshflow (pygltflib)", version="2.0"),
+                                    scene=0, scenes=[pygltflib.Scene(nodes=[])])
+        self.blob = _Blob()
+        self.materials = {}  # hash of a trimesh material -> its glTF index
+        self.textures = {}  # encoded image bytes -> glTF texture index
+        self.accessors = {}  # (digest of the data, its layout) -> glTF accessor index
+
+    def view(self, data: bytes, target: Optional[int] = None) -> int:
+        offset = self.blob.add(data)
+        self.gltf.bufferViews.append(pygltflib.BufferView(buffer=0, byteOffset=offset, byteLength=len(data),
+                                                          target=target))
+        return len(self.gltf.bufferViews) - 1
+
+    def accessor(self, array: np.ndarray, type_: str, *, target: Optional[int] = _ARRAY_BUFFER,
+                 min_max: bool = False, normalized: bool = False) -> int:
+        """A tightly packed accessor over ``array`` (float32, uint32 or uint8), in a buffer view of its own;
+        the same data asked for twice (parts with the same faces or UVs, frames that repeat) is stored once."""
+        array = np.ascontiguousarray(array)
+        component = _COMPONENT[array.dtype.str.lstrip("<|")]
+        key = (hashlib.sha256(array.tobytes()).digest(), array.shape, component, type_, target, min_max, normalized)
+        if key in self.accessors:
+            return self.accessors[key]
+        count = array.shape[0] if type_ != "SCALAR" else array.size
+        accessor = pygltflib.Accessor(bufferView=self.view(array.tobytes(), target), byteOffset=0,
+                                      componentType=component, count=count, type=type_,
+                                      normalized=True if normalized else None)
+        if min_max:
+            flat = array.reshape(count, -1)
+            accessor.min = [x.item() for x in flat.min(axis=0)]
+            accessor.max = [x.item() for x in flat.max(axis=0)]
+        self.gltf.accessors.append(accessor)
+        self.accessors[key] = len(self.gltf.accessors) - 1
+        return self.accessors[key]
+
+    def texture(self, image) -> Optional[pygltflib.TextureInfo]:
+        """A texture for a PIL image, encoded as trimesh does: a JPEG stays JPEG, anything else becomes PNG."""
+        if not hasattr(image, "format"):
+            return None
+        kind = "JPEG" if image.format == "JPEG" else "PNG"
+        with io.BytesIO() as fh:
+            image.save(fh, format=kind)
+            data = fh.getvalue()
+        if data not in self.textures:
+            self.gltf.images.append(pygltflib.Image(bufferView=self.view(data), mimeType=f"image/{kind.lower()}"))
+            self.gltf.textures.append(pygltflib.Texture(source=len(self.gltf.images) - 1))
+            self.textures[data] = len(self.gltf.textures) - 1
+        return self.textures[data]
+
+    def material(self, material) -> int:
+        """The glTF material of a trimesh material (a ``SimpleMaterial`` through its ``to_pbr``):
+        base colour and its texture, metallic / roughness and their texture, emissive, normal and
+        occlusion textures, alpha mode and cutoff, double-sidedness; one per distinct material."""
+        key = hash(material)
+        if key not in self.materials:
+            pbr = material.to_pbr() if hasattr(material, "to_pbr") else material
+            out = pygltflib.Material()
+            if isinstance(pbr.name, str):
+                out.name = pbr.name
+            if pbr.emissiveFactor is not None:
+                out.emissiveFactor = np.asarray(pbr.emissiveFactor, dtype=np.float64).reshape(3).tolist()
+            if isinstance(pbr.alphaMode, str):
+                out.alphaMode = pbr.alphaMode
+            if isinstance(pbr.alphaCutoff, float):
+                out.alphaCutoff = pbr.alphaCutoff
+            if isinstance(pbr.doubleSided, bool):
+                out.doubleSided = pbr.doubleSided
+            metal, have_metal = pygltflib.PbrMetallicRoughness(), False
+            if pbr.baseColorFactor is not None:
+                metal.baseColorFactor = trimesh.visual.color.to_float(pbr.baseColorFactor).reshape(4).tolist()
+                have_metal = True
+            for name in ("metallicFactor", "roughnessFactor"):
+                if isinstance(getattr(pbr, name), float):
+                    setattr(metal, name, getattr(pbr, name))
+                    have_metal = True
+            textures = [("baseColorTexture", metal, pygltflib.TextureInfo),
+                        ("emissiveTexture", out, pygltflib.TextureInfo),
+                        ("normalTexture", out, pygltflib.NormalMaterialTexture),
+                        ("occlusionTexture", out, pygltflib.OcclusionTextureInfo),
+                        ("metallicRoughnessTexture", metal, pygltflib.TextureInfo)]
+            for name, owner, kind in textures:
+                image = getattr(pbr, name, None)
+                index = None if image is None else self.texture(image)
+                if index is not None:
+                    setattr(owner, name, kind(index=index))
+                    have_metal = have_metal or owner is metal
+            out.pbrMetallicRoughness = metal if have_metal else None
+            self.gltf.materials.append(out)
+            self.materials[key] = len(self.gltf.materials) - 1
+        return self.materials[key]
+
+    def default_material(self) -> int:
+        """The plain white material trimesh gives point clouds."""
+        key = "points"
+        if key not in self.materials:
+            self.gltf.materials.append(pygltflib.Material(pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
+                baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0, roughnessFactor=0.0)))
+            self.materials[key] = len(self.gltf.materials) - 1
+        return self.materials[key]
 
 
 def _has_normals(geom) -> bool:
@@ -189,50 +279,81 @@ def _has_normals(geom) -> bool:
     return "vertex_normals" in cache
 
 
-def _scene_bytes(mesh: MeshFile, rest_normals: Optional[np.ndarray]) -> bytes:
-    """The input parts as a GLB (trimesh keeps their visuals), one node per part named ``meshflow_part_<i>``.
-
-    A part whose file gave no normals gets ``rest_normals`` (smooth across UV seams,
-    see :class:`_SurfaceNormals`) rather than trimesh's per-part normals, which would show a seam.
-    """
-    scene = trimesh.Scene()
-    for i, part in enumerate(mesh.parts):
-        geom = part.mesh
-        if rest_normals is not None and isinstance(geom, trimesh.Trimesh) and len(geom.faces) \
-                and not _has_normals(geom):
-            geom = geom.copy()
-            geom.vertex_normals = rest_normals[part.start:part.start + part.num_vertices]
-        scene.add_geometry(geom, geom_name=f"meshflow_part_{i}", node_name=f"meshflow_part_{i}")
-    return scene.export(file_type="glb")
-
-
-def _set_view_targets(gltf, prim) -> None:
-    """Marks the buffer views of a primitive's vertex attributes and indices (a hint the glTF validator gives)."""
-    attributes = [i for i in prim.attributes.__dict__.values() if isinstance(i, int)]
-    for index, target in [(i, _ARRAY_BUFFER) for i in attributes] + [(prim.indices, _ELEMENT_ARRAY_BUFFER)]:
-        if index is not None and gltf.accessors[index].bufferView is not None:
-            view = gltf.bufferViews[gltf.accessors[index].bufferView]
-            if view.target is None:
-                view.target = target
+def _vertex_colors(geom, n: int) -> Optional[np.ndarray]:
+    """(n, 4) uint8 RGBA vertex colours of a part (vertex or face colours, a texture's ``color``), or None."""
+    visual = getattr(geom, "visual", None)
+    if isinstance(geom, trimesh.PointCloud):
+        colors = geom.colors
+    elif getattr(visual, "kind", None) in ("vertex", "face"):
+        colors = visual.vertex_colors
+    else:
+        colors = getattr(visual, "vertex_attributes", {}).get("color")
+    colors = None if colors is None else np.asarray(colors)
+    if colors is None or colors.ndim != 2 or len(colors) != n or colors.shape[1] not in (3, 4):
+        return None
+    colors = colors.astype(np.uint8)
+    if colors.shape[1] == 3:
+        colors = np.concatenate([colors, np.full((n, 1), 255, dtype=np.uint8)], axis=1)
+    return colors
 
 
-def _primitive_map(reader: GltfFile, prim, part_vertices: np.ndarray) -> np.ndarray:
-    """Index of each exported vertex of ``prim`` into its part's vertices (the identity when trimesh kept the order)."""
-    positions = reader.accessor(prim.attributes.POSITION)
-    if positions.shape == part_vertices.shape and np.array_equal(positions, part_vertices):
-        return np.arange(len(part_vertices))
-    # Fall back to matching exact positions; vertices at one position share a trajectory
-    # when they come from the pipeline (they were welded into one graph vertex).
-    lookup = {row.tobytes(): i for i, row in enumerate(part_vertices)}
-    try:
-        return np.array([lookup[row.tobytes()] for row in positions], dtype=np.int64)
-    except KeyError:
-        raise RuntimeError("glTF export changed a part's vertex positions; cannot map the animation onto it") from None
+def _add_part(doc: _Document, part, rest: np.ndarray, v: np.ndarray, rest_normals: Optional[np.ndarray],
+              frame_normals: Optional[list]) -> pygltflib.Mesh:
+    """One glTF mesh for ``part``: its primitive's vertices are the part's file vertices, in order, so
+    frame t's morph target is ``v[t]`` minus the rest pose over the part's slice of file vertices."""
+    geom = part.mesh
+    start, stop = part.start, part.start + part.num_vertices
+    visual = getattr(geom, "visual", None)
+    faces = np.asarray(geom.faces) if isinstance(geom, trimesh.Trimesh) else np.zeros((0, 3), dtype=np.int64)
+    triangles = len(faces) > 0  # else points (a part without faces: trimesh's export dropped it)
+    attributes = pygltflib.Attributes(POSITION=doc.accessor(rest[start:stop], "VEC3", min_max=True))
+    prim = pygltflib.Primitive(attributes=attributes, mode=4 if triangles else 0)
+    if triangles:
+        prim.indices = doc.accessor(faces.astype(np.uint32).reshape(-1), "SCALAR", target=_ELEMENT_ARRAY_BUFFER,
+                                    min_max=True)
+        # The file's normals, else the smooth-across-UV-seams ones of _SurfaceNormals (unit, as trimesh wrote them).
+        if _has_normals(geom):
+            normals = geom.vertex_normals
+        else:
+            normals = None if rest_normals is None else rest_normals[start:stop]
+        if normals is not None:
+            normals = trimesh.util.unitize(np.asarray(normals, dtype=np.float64)).astype(np.float32)
+            attributes.NORMAL = doc.accessor(normals, "VEC3")
+    colors = _vertex_colors(geom, stop - start)
+    if colors is not None:
+        attributes.COLOR_0 = doc.accessor(colors, "VEC4", normalized=True)
+    if getattr(visual, "material", None) is not None:
+        prim.material = doc.material(visual.material)
+        uv = getattr(visual, "uv", None)
+        if uv is not None and len(uv) == stop - start:
+            uv = np.asarray(uv).copy()[:, :2]
+            uv[:, 1] = 1.0 - uv[:, 1]  # glTF's v runs down the image
+            attributes.TEXCOORD_0 = doc.accessor(uv.astype(np.float32), "VEC2")
+    elif isinstance(geom, trimesh.PointCloud):
+        prim.material = doc.default_material()
+
+    T = v.shape[0]
+    with_normals = frame_normals is not None and attributes.NORMAL is not None
+    prim.targets = []
+    for t in range(T):
+        target = pygltflib.Attributes(POSITION=doc.accessor(v[t, start:stop] - rest[start:stop], "VEC3",
+                                                            min_max=True))
+        if with_normals:
+            target.NORMAL = doc.accessor(frame_normals[t][start:stop], "VEC3")
+        prim.targets.append(target)
+    return pygltflib.Mesh(name=part.name, primitives=[prim],
+                          weights=[1.0] + [0.0] * (T - 1),  # a viewer that does not play animations shows frame 0
+                          extras={"targetNames": [f"frame_{t:04d}" for t in range(T)]})
 
 
 def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = False, normals: bool = True,
                   prompt: str = "", name: str = "meshflow", source_index: Optional[np.ndarray] = None):
     """Builds the animated glTF: ``(pygltflib.GLTF2, binary buffer)``.
+
+    Every part becomes one node (named as the part, world space, no transform) with one mesh of one
+    primitive whose vertices are the part's file vertices in file order: ``POSITION`` (the rest pose),
+    ``NORMAL``, ``TEXCOORD_0`` and ``COLOR_0`` where the part has them, its faces as indices (points
+    without), its material; then one morph target per frame and the animation that plays them.
 
     Args:
         mesh: the input scene.
@@ -240,7 +361,8 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
         fps: playback rate; frame t is shown at t / fps seconds.
         loop: add a closing keyframe at T / fps equal to frame 0, so a looping
             player blends the last frame into the first instead of jumping.
-        normals: add per-frame ``NORMAL`` deltas to primitives that have normals.
+        normals: add per-frame ``NORMAL`` deltas to primitives that have normals (and give a part
+            whose file had none the smooth normals of :class:`_SurfaceNormals`).
         prompt: recorded in the animation's ``extras``.
         name: the animation's name.
         source_index: (N_file,) file vertex -> graph vertex, when the caller has it
@@ -250,65 +372,35 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
     if fps <= 0:
         raise ValueError(f"Expected 'fps' > 0 (got {fps})")
     T = v.shape[0]
-    rest = mesh.vertices.astype(np.float32)
+    rest = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
     frame_normals = rest_normals = None
     if normals and len(mesh.faces):
         surface = _SurfaceNormals(mesh, source_index=source_index)
         rest_normals = surface.rest
         frame_normals = [surface(v[t]) - rest_normals for t in range(T)]
-    gltf = pygltflib.GLTF2.load_from_bytes(_scene_bytes(mesh, rest_normals))
-    reader = GltfFile(mesh.path, document=gltf)  # reads back what trimesh wrote
-    blob = _Blob(gltf.binary_blob() or b"")
 
-    target_names = [f"frame_{t:04d}" for t in range(T)]
-    animated_nodes = []
-    used_meshes = set()
-    for node_index, node in enumerate(gltf.nodes):
-        if node.mesh is None:
-            continue
-        if node.mesh in used_meshes:  # an instanced mesh: give this node its own copy
-            gltf.meshes.append(copy.deepcopy(gltf.meshes[node.mesh]))
-            node.mesh = len(gltf.meshes) - 1
-        used_meshes.add(node.mesh)
-        gmesh = gltf.meshes[node.mesh]
-        if not (node.name or "").startswith("meshflow_part_"):
-            raise RuntimeError(f"unexpected node '{node.name}' in trimesh's glTF export")
-        part = mesh.parts[int(node.name.rsplit("_", 1)[1])]
-        node.name = gmesh.name = part.name
-        start, stop = part.start, part.start + part.num_vertices
-        for prim in gmesh.primitives:
-            _set_view_targets(gltf, prim)
-            order = _primitive_map(reader, prim, rest[start:stop]) + start
-            prim_rest = rest[order]
-            with_normals = frame_normals is not None and prim.attributes.NORMAL is not None
-            prim.targets = []
-            for t in range(T):
-                delta = v[t][order] - prim_rest
-                target = pygltflib.Attributes(POSITION=_add_accessor(gltf, blob, delta, "VEC3", True, True))
-                if with_normals:
-                    target.NORMAL = _add_accessor(gltf, blob, frame_normals[t][order], "VEC3", True, False)
-                prim.targets.append(target)
-        gmesh.weights = [1.0] + [0.0] * (T - 1)  # a viewer that does not play animations shows frame 0
-        gmesh.extras = {**(gmesh.extras or {}), "targetNames": target_names}
-        animated_nodes.append(node_index)
+    doc = _Document()
+    gltf = doc.gltf
+    for part in mesh.parts:
+        gltf.meshes.append(_add_part(doc, part, rest, v, rest_normals, frame_normals))
+        gltf.nodes.append(pygltflib.Node(name=part.name, mesh=len(gltf.meshes) - 1))
+        gltf.scenes[0].nodes.append(len(gltf.nodes) - 1)
 
     keys = T + 1 if loop else T
     times = np.arange(keys, dtype=np.float32) / np.float32(fps)
     weights = np.eye(keys, T, dtype=np.float32)
     if loop:
         weights[T, 0] = 1.0
-    time_accessor = _add_accessor(gltf, blob, times, "SCALAR", False, True)
-    weight_accessor = _add_accessor(gltf, blob, weights.reshape(-1), "SCALAR", False, False)
+    time_accessor = doc.accessor(times, "SCALAR", target=None, min_max=True)
+    weight_accessor = doc.accessor(weights.reshape(-1), "SCALAR", target=None)
     sampler = pygltflib.AnimationSampler(input=time_accessor, output=weight_accessor, interpolation="LINEAR")
     channels = [pygltflib.AnimationChannel(sampler=0, target=pygltflib.AnimationChannelTarget(node=i, path="weights"))
-                for i in animated_nodes]
+                for i in range(len(gltf.nodes))]
     gltf.animations = [pygltflib.Animation(
         name=name, samplers=[sampler], channels=channels,
         extras={"meshflow": {"frames": T, "fps": float(fps), "loop": bool(loop), "prompt": prompt}})]
-    gltf.buffers[0].byteLength = blob.length
-    gltf.buffers[0].uri = None
-    gltf.asset.generator = "meshflow (trimesh + pygltflib)"
-    return gltf, blob
+    gltf.buffers = [pygltflib.Buffer(byteLength=doc.blob.length)]
+    return gltf, doc.blob
 
 
 def _write_glb(fh, gltf, blob: _Blob) -> None:

@@ -22,7 +22,7 @@ Module names are meshflow's own; :func:`load_original_vae` maps an original
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
-from .hub import ModelMixin, load_original_checkpoint, unwrap_state_dict
+from .hub import ModelMixin, config_from_dict, load_original_checkpoint, unwrap_state_dict
 from .keymap import KeyMap
 from ..nn import (NeighborAttention, PointEmbedding, SyncAttention, SyncFeedForward,
                   TrajectoryEmbedding, VertexQueryAttention, farthest_point_sampling)
@@ -461,15 +461,7 @@ def config_from_original(vae_config: Mapping) -> DyMeshVAEConfig:
     norm_type = vae_config.pop("norm_type", "qkv")  # the training script records it; the network has only qkv
     if norm_type != "qkv":
         raise CheckpointError(f"Expected vae_config 'norm_type' to be 'qkv' (got {norm_type!r})")
-    known = {f.name for f in fields(DyMeshVAEConfig)}
-    unknown = sorted(set(vae_config) - known)
-    if unknown:  # the original's key names, so its own wording rather than hub.config_from_dict's
-        raise CheckpointError(f"Unknown vae_config key(s): {', '.join(unknown)} (expected some of: "
-                              f"{', '.join(sorted(known))})")
-    try:
-        return DyMeshVAEConfig(**vae_config)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"Invalid vae_config: {e}") from None
+    return config_from_dict(DyMeshVAEConfig, vae_config, "vae_config")
 
 
 def load_original_vae(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor]], vae_config: Mapping,

@@ -145,16 +145,16 @@ C = TypeVar("C")
 
 def config_from_dict(config_class: Type[C], config: Mapping[str, Any], what: str) -> C:
     """``config_class(**config)`` for a dataclass config; an unknown key or an invalid value is one
-    :class:`CheckpointError` that names it (``what`` names the model, e.g. ``DyMeshVAE``)."""
+    :class:`CheckpointError` that names it (``what`` names the config, e.g. ``DyMeshVAE config``)."""
     known = {f.name for f in fields(config_class)}
     unknown = sorted(set(config) - known)
     if unknown:
-        raise CheckpointError(f"unknown {what} config key(s) {', '.join(unknown)} "
+        raise CheckpointError(f"unknown {what} key(s) {', '.join(unknown)} "
                               f"(expected some of: {', '.join(sorted(known))})")
     try:
         return config_class(**config)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"invalid {what} config ({e})") from None
+        raise CheckpointError(f"invalid {what} ({e})") from None
 
 
 M = TypeVar("M", bound="ModelMixin")
@@ -175,7 +175,7 @@ class ModelMixin:
     @classmethod
     def from_config(cls: Type[M], config: Mapping[str, Any]) -> M:
         """The model built from a config dict (e.g. a component of config.json); unknown keys are refused."""
-        return cls(config_from_dict(cls.config_class, config, cls.__name__))
+        return cls(config_from_dict(cls.config_class, config, f"{cls.__name__} config"))
 
     def save_component(self, directory, name: Optional[str] = None, extras: Optional[dict] = None,
                        dtype: Optional[torch.dtype] = None) -> Path:

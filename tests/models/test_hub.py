@@ -53,8 +53,8 @@ def test_from_config_refuses_unknown_keys():
         MMDiT.from_config({"width": 16, "heads": 2, "depth": 2, "foo": 1})
     with pytest.raises(CheckpointError, match=r"invalid MMDiT config \(Expected 'width' divisible by 'heads'"):
         MMDiT.from_config({"width": 10, "heads": 4})
-    with pytest.raises(CheckpointError, match=r"unknown DyMeshVAEConfig config key\(s\) x"):
-        config_from_dict(DyMeshVAEConfig, {"x": 1}, "DyMeshVAEConfig")
+    with pytest.raises(CheckpointError, match=r"unknown DyMeshVAE config key\(s\) x"):
+        config_from_dict(DyMeshVAEConfig, {"x": 1}, "DyMeshVAE config")
 
 
 def test_save_load_round_trip(model, tmp_path):
