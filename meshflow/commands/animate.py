@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from . import SUMMARIES
 from ..errors import MeshflowError
 from ..io.export import output_format
 from ..io.mesh import read_mesh
@@ -14,7 +15,7 @@ NAME = "animate"
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        NAME, help="animate a mesh from a text prompt and write .glb/.gltf, .npz or an OBJ sequence",
+        NAME, help=SUMMARIES[NAME],
         description="Animate a mesh from a text prompt. The output type follows OUT: .glb/.gltf (the input scene "
                     "with one morph target per frame and an animation, materials and UVs kept), .npz "
                     "(trajectories and faces), or a folder ending in '/' (frame_0000.obj, ...).")

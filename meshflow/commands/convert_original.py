@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from . import SUMMARIES
 from ..models.convert import convert_original
 
 NAME = "convert-original"
@@ -11,7 +12,7 @@ NAME = "convert-original"
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         NAME,
-        help="turn original AnimateAnyMesh checkpoints into a meshflow model directory (no pickles)",
+        help=SUMMARIES[NAME],
         description="Reads the original release's files (pickles only through torch.load(weights_only=True)) "
         "and writes config.json + safetensors.",
     )

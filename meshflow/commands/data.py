@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import SUMMARIES
 from ..data.clips import build_clips, caption_for, format_report
 from ..errors import check_finite, check_integer
 from ..io.animation import Animation, list_clips, sample_animation, save_animation
@@ -12,7 +13,7 @@ NAME = "data"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="animation data: list and sample glTF clips, build training clips")
+    p = subparsers.add_parser(NAME, help=SUMMARIES[NAME])
     dsub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     p.set_defaults(func=run, print_help=p.print_help)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch.utils.data import Subset
 
+from . import SUMMARIES
 from ..errors import MeshflowError, check_integer
 from ..eval.motion import (PROCEDURAL, PromptCase, check_label, evaluate_animations, format_table,
                            generate_and_evaluate, read_prompts)
@@ -16,7 +17,7 @@ NAME = "eval"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="evaluate a model: VAE reconstruction, quality of (generated) animations")
+    p = subparsers.add_parser(NAME, help=SUMMARIES[NAME])
     kinds = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
     q = kinds.add_parser(
         "vae", help="DyMeshVAE reconstruction error on clips (mean per-vertex error, normalised units)",

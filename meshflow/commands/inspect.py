@@ -1,6 +1,7 @@
 """``meshflow inspect``: a mesh file's vertex, face, edge and component counts."""
 from __future__ import annotations
 
+from . import SUMMARIES
 from ..data.graph import inspect_mesh
 from ._common import print_json, print_rows
 
@@ -8,7 +9,7 @@ NAME = "inspect"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="print a mesh file's vertex, face, edge and component counts")
+    p = subparsers.add_parser(NAME, help=SUMMARIES[NAME])
     p.add_argument("path", help="mesh file (.glb .gltf .obj .ply .stl .off)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)

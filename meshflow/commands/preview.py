@@ -1,6 +1,7 @@
 """``meshflow preview``: render an animation to a .gif, .mp4 or .png headlessly."""
 from __future__ import annotations
 
+from . import SUMMARIES
 from ..errors import MeshflowError
 from ..io.preview import render_preview
 
@@ -8,7 +9,7 @@ NAME = "preview"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="render an animation (.glb/.gltf/.npz) to a .gif, .mp4 or .png headlessly",
+    p = subparsers.add_parser(NAME, help=SUMMARIES[NAME],
                               description="Render an animation offscreen (OpenGL through EGL; Mesa's software "
                                           "renderer on machines without a GPU): shaded, one fixed camera framing "
                                           "the whole motion. .png writes a contact sheet of up to 16 frames.")

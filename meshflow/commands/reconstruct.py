@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from . import SUMMARIES
 from ..errors import MeshflowError, check_integer
 from ..io.animation import Animation, load_animation, save_animation
 from ..models.dymesh_vae import load_vae, reconstruct
@@ -15,7 +16,7 @@ NAME = "reconstruct"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="DyMeshVAE round trip of an animation (posterior mean)")
+    p = subparsers.add_parser(NAME, help=SUMMARIES[NAME])
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="meshflow model directory with a 'vae' component")
     p.add_argument("--input", required=True, metavar="ANIM", help="animation: .npz with vertices (T, N, 3) and faces (F, 3), or DyMesh .bin")
     p.add_argument("--output", required=True, metavar="OUT.npz", help="written with vertices (T, N, 3) in the input's units and faces")

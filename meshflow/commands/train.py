@@ -8,6 +8,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from . import SUMMARIES
 from ..errors import MeshflowError
 from ..pipeline import resolve_device
 from ..train import run as run_training
@@ -27,7 +28,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="train the DyMeshVAE or the flow (Accelerate; also under accelerate launch/torchrun)")
+    p = subparsers.add_parser(NAME, help=SUMMARIES[NAME])
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, what in (("vae", "the DyMeshVAE"), ("flow", "the text-to-trajectory MMDiT over a trained VAE")):
         k = kinds.add_parser(kind, help=f"train {what}", description=f"Train {what}. Configs: configs/{kind}/*.yaml")

@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from meshflow.commands.main import COMMANDS, build_parser, main
+from meshflow.commands import COMMAND_MODULES, SUMMARIES
+from meshflow.commands.main import build_parser, load_command, main
 
 SUBCOMMANDS = ["animate", "convert-original", "data", "eval", "inspect", "preview", "reconstruct", "train"]
 HELP = [[name] for name in SUBCOMMANDS] + [
@@ -15,8 +16,20 @@ HELP = [[name] for name in SUBCOMMANDS] + [
 
 
 def test_commands_are_listed():
-    assert [command.NAME for command in COMMANDS] == SUBCOMMANDS
-    assert all(callable(command.add_parser) and callable(command.run) for command in COMMANDS)
+    assert list(COMMAND_MODULES) == list(SUMMARIES) == SUBCOMMANDS
+    commands = [load_command(name) for name in SUBCOMMANDS]
+    assert [command.NAME for command in commands] == SUBCOMMANDS
+    assert all(callable(command.add_parser) and callable(command.run) for command in commands)
+
+
+def test_top_level_help_imports_no_library():
+    """`meshflow --help` lists every subcommand with its summary without importing torch or PyG."""
+    code = ("import sys\nfrom meshflow.commands.main import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'torch_geometric', 'meshflow.pipeline') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]"), out
+    assert all(SUMMARIES[name][:40] in " ".join(out.split()) for name in SUBCOMMANDS), out
 
 
 def test_help_lists_subcommands(capsys):
