@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from ..io.dymesh import check_animation
-from .dataset import simplify_clip
-from ..io.animation import AnimationSampler
-from ..io.geometry import weld_animation
-from ..io.animation import load_animation
+
 from ..errors import MeshflowError
+from ..io.animation import AnimationSampler, load_animation
+from ..io.atomic import atomic_file
+from ..io.dymesh import check_animation
+from ..io.geometry import weld_animation
 from ..progress import min_interval
+from .dataset import simplify_clip
 
 GLTF_SUFFIXES = (".glb", ".gltf")
 ANIMATION_SUFFIXES = (".npz", ".bin", ".pkl", ".pickle")
@@ -319,17 +320,18 @@ class ShardWriter:
         recs, self.pending = self.pending, []
         nv = np.array([len(r["vertices"]) for r in recs])
         nf = np.array([len(r["faces"]) for r in recs])
-        np.savez(  # uncompressed: readers memory-map the members
-            self.out_dir / name,
-            vertices=np.concatenate([r["vertices"] for r in recs]),
-            faces=np.concatenate([r["faces"] for r in recs]),
-            vertex_offsets=np.concatenate([[0], np.cumsum(nv)]).astype(np.int64),
-            face_offsets=np.concatenate([[0], np.cumsum(nf)]).astype(np.int64),
-            center=np.stack([r["center"] for r in recs]).astype(np.float32),
-            scale=np.array([r["scale"] for r in recs], dtype=np.float32),
-            caption=np.array([r["caption"] for r in recs]),
-            source=np.array([r["source"] for r in recs]),
-        )
+        with atomic_file(self.out_dir / name, suffix=".npz") as tmp:
+            np.savez(  # uncompressed: readers memory-map the members
+                tmp,
+                vertices=np.concatenate([r["vertices"] for r in recs]),
+                faces=np.concatenate([r["faces"] for r in recs]),
+                vertex_offsets=np.concatenate([[0], np.cumsum(nv)]).astype(np.int64),
+                face_offsets=np.concatenate([[0], np.cumsum(nf)]).astype(np.int64),
+                center=np.stack([r["center"] for r in recs]).astype(np.float32),
+                scale=np.array([r["scale"] for r in recs], dtype=np.float32),
+                caption=np.array([r["caption"] for r in recs]),
+                source=np.array([r["source"] for r in recs]),
+            )
         for row, r in enumerate(recs):
             self.index.write(json.dumps({"shard": k, "row": row, "vertices": int(nv[row]), "faces": int(nf[row]),
                                          "caption": r["caption"], "source": r["source"]}) + "\n")
@@ -440,7 +442,8 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
     manifest = {"format": FORMAT, "version": VERSION, "frames": cfg["frames"], "stride": cfg["stride"],
                 "fps": cfg["fps"], "clips": writer.count, "max_vertices": max_vertices, "over_limit": over_limit,
                 "min_motion": min_motion, "shards": writer.shards, "report": report}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    with atomic_file(out_dir / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
     return report
 
 

@@ -36,11 +36,10 @@ from torch.utils.data import Dataset, IterableDataset
 from torch_geometric.data import Data
 
 from ..errors import MeshflowError
-from ..io.dymesh import ANIMATION_SUFFIXES
-from .graph import drop_degenerate_faces, mesh_graph, normalization
-from ..io.geometry import weld_animation
 from ..io.animation import load_animation
-from ..io.dymesh import AnimationFileError
+from ..io.dymesh import ANIMATION_SUFFIXES, AnimationFileError
+from ..io.geometry import weld_animation
+from .graph import drop_degenerate_faces, mesh_graph, normalization
 
 OVER_LIMIT = ("simplify", "skip", "error")
 

@@ -23,6 +23,7 @@ from typing import Dict
 import numpy as np
 import torch
 from torch import Tensor
+
 from ..data.graph import normalization
 
 

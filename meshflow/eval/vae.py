@@ -15,10 +15,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 
+from ..data.dataset import AnimationFileDataset, ClipDataset
 from ..errors import MeshflowError
 from ..io.dymesh import ANIMATION_SUFFIXES
 from .metrics import per_graph_mean, per_vertex_error, summarize
-from ..data.dataset import AnimationFileDataset, ClipDataset
 
 
 def open_eval_clips(sources: Union[str, Path, Sequence[Union[str, Path]]], frames: int):

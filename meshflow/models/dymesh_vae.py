@@ -30,13 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data.graph import edge_index_from_faces, mesh_graph
 from ..errors import CheckpointError
-from .hub import ModelMixin, config_from_dict, load_original_checkpoint, unwrap_state_dict
+from ..nn import (farthest_point_sampling, NeighborAttention, PointEmbedding, SyncAttention, SyncFeedForward,
+    TrajectoryEmbedding, VertexQueryAttention)
+from .hub import config_from_dict, load_original_checkpoint, ModelMixin, unwrap_state_dict
 from .keymap import KeyMap
-from ..nn import (NeighborAttention, PointEmbedding, SyncAttention, SyncFeedForward,
-                  TrajectoryEmbedding, VertexQueryAttention, farthest_point_sampling)
-from ..data.graph import mesh_graph
-from ..data.graph import edge_index_from_faces
 
 
 @dataclass

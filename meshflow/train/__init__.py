@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .config import ConfigError, DataConfig, LoopConfig, OptimConfig, load_config
-from .loop import Task, train
+from .config import ConfigError, DataConfig, load_config, LoopConfig, OptimConfig
 from .flow import FlowTask, FlowTrainConfig
+from .loop import Task, train
 from .vae import VAETask, VAETrainConfig
 
 

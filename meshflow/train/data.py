@@ -21,12 +21,13 @@ import torch
 from torch.utils.data import Dataset, Subset
 from torch_geometric.data import Data
 
-from ..errors import MeshflowError
-from .config import DataConfig, LoopConfig
-from ..data.transforms import RandomRotateUp, RandomScale, ShuffleVertices
 from ..data.dataset import AnimationFileDataset, ClipDataset
-from ..progress import min_interval
+from ..data.transforms import RandomRotateUp, RandomScale, ShuffleVertices
+from ..errors import MeshflowError
+from ..io.atomic import atomic_file
 from ..models.dymesh_vae import load_vae
+from ..progress import min_interval
+from .config import DataConfig, LoopConfig
 
 LATENT_INDEX = "latents.json"
 
@@ -163,11 +164,11 @@ def cache_latents(vae_dir, data_root, out_dir, num_tokens: int = 512, frames: in
         captions += list(batch.caption)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "latents.tmp.npz"
-    np.savez(tmp, shape=torch.cat(shape).numpy(), traj_mean=torch.cat(mean).numpy(),
-             traj_logvar=torch.cat(logvar).numpy())
-    tmp.replace(out / "latents.npz")
-    (out / LATENT_INDEX).write_text(json.dumps({
-        "file": "latents.npz", "vae": str(vae_dir), "num_tokens": num_tokens, "latent_dim": L,
-        "captions": captions, "sources": list(sources)}, indent=1))
+    with atomic_file(out / "latents.npz", suffix=".npz") as tmp:
+        np.savez(tmp, shape=torch.cat(shape).numpy(), traj_mean=torch.cat(mean).numpy(),
+                 traj_logvar=torch.cat(logvar).numpy())
+    with atomic_file(out / LATENT_INDEX) as tmp:
+        tmp.write_text(json.dumps({
+            "file": "latents.npz", "vae": str(vae_dir), "num_tokens": num_tokens, "latent_dim": L,
+            "captions": captions, "sources": list(sources)}, indent=1))
     return out

@@ -19,13 +19,13 @@ import torch
 
 from .. import flow as rf
 from ..errors import MeshflowError
-from ..models.mmdit import MMDiT, MMDiTConfig
-from .config import DataConfig, LoopConfig, OptimConfig, to_container
-from .loop import Task, load_initial_weights
 from ..models.dymesh_vae import load_vae
-from ..models.text import load_text_encoder
-from .data import make_dataloaders
 from ..models.hub import load_component, save_model_dir
+from ..models.mmdit import MMDiT, MMDiTConfig
+from ..models.text import load_text_encoder
+from .config import DataConfig, LoopConfig, OptimConfig, to_container
+from .data import make_dataloaders
+from .loop import load_initial_weights, Task
 
 
 @dataclass

@@ -28,9 +28,9 @@ import torch
 
 from ..errors import MeshflowError
 from ..io.atomic import replace_folder
-from .config import flat_dict, to_container
 from ..models.hub import load_component, load_strict
 from ..progress import min_interval
+from .config import flat_dict, to_container
 
 CKPT_RE = re.compile(r"^step_(\d{7,})$")
 

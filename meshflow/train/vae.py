@@ -18,8 +18,8 @@ from ..errors import MeshflowError
 from ..eval.metrics import per_graph_mean, per_vertex_error
 from ..models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig, save_vae
 from .config import DataConfig, LoopConfig, OptimConfig, to_container
-from .loop import Task, load_initial_weights
 from .data import make_dataloaders
+from .loop import load_initial_weights, Task
 
 
 @dataclass
