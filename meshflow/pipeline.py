@@ -370,6 +370,9 @@ class AnimationPipeline:
         start = time.perf_counter()
         files = [as_mesh_file(m) for m in meshes]
         graphs = [file_graph(f, normalize=True) for f in files]
+        fewest = min(g.num_nodes for g in graphs)
+        if tokens is not None and int(tokens) > fewest:  # FPS cannot pick more distinct vertices than there are
+            raise MeshflowError(f"Expected 'tokens' to be at most the welded vertex count {fewest} (got {tokens})")
         timings["read"] = time.perf_counter() - start
 
         # 2. Prompts -> per-token features (cached by the encoder).

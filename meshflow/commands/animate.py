@@ -5,7 +5,7 @@ import time
 
 from . import SUMMARIES
 from ..errors import MeshflowError
-from ..io.export import output_format
+from ..io.export import check_output
 from ..io.mesh import read_mesh
 from ..pipeline import AnimationPipeline, SamplingConfig, default_model_dir, resolve_device
 from ._common import add_device_argument, print_rows, progress_bar
@@ -30,20 +30,22 @@ def add_parser(subparsers) -> None:
     p.add_argument("--guidance", type=float,
                    help=f"classifier-free guidance scale (default: the model's, else {SamplingConfig.guidance:g})")
     p.add_argument("--tokens", type=int, metavar="K",
-                   help="latent tokens (default: max(512, N/8), capped for huge meshes)")
+                   help="latent tokens (default: the model's, max(num_traj, N/8) capped at max_tokens; "
+                        "at most the welded vertex count)")
     p.add_argument("--frames", type=int, help="output frames (default: the model's T; others are resampled)")
     p.add_argument("--fps", type=float, help=f"playback rate (default: {SamplingConfig.fps:g})")
     p.add_argument("--loop", action="store_true", help="blend the end into the start so the clip loops without a jump")
     add_device_argument(p)
     p.add_argument("--clip", metavar="PATH", help="CLIP ViT-L/14 weight file for models that use CLIP without "
                                                   "shipping it (default: $MESHFLOW_CLIP_WEIGHTS)")
+    p.add_argument("--overwrite", action="store_true", help="allow OUT to be the input file (replaced)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     begin = time.perf_counter()
-    kind = output_format(args.output)  # refuse an unknown output type before any work
+    kind = check_output(args.output, inputs=[args.input], overwrite=args.overwrite)  # before any work
     if not args.model and default_model_dir() is None:
         raise MeshflowError("no model given and this install has no bundled model: pass --model DIR (a model "
                             "directory from `meshflow train` or `meshflow convert-original`) or set $MESHFLOW_MODEL")

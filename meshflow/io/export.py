@@ -32,8 +32,9 @@ import hashlib
 import io
 import os
 import struct
+import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 import pygltflib
@@ -60,15 +61,44 @@ _COMPONENT = {"f4": 5126, "u4": 5125, "u1": 5121}
 def output_format(path) -> str:
     """``'glb'``, ``'gltf'``, ``'npz'`` or ``'obj'`` (a folder: the path ends with a separator or is a directory)."""
     text = str(path)
+    ext = Path(text).suffix.lower()
+    if ext in OUTPUT_EXTENSIONS and Path(text).is_dir():
+        raise MeshflowError(f"{text}: Expected a file path for a {ext} output (got an existing folder)")
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         return "obj"
-    ext = Path(text).suffix.lower()
     if ext in OUTPUT_EXTENSIONS:
         return ext[1:]
     raise MeshflowError(
         f"{text}: unknown output type '{Path(text).suffix}' (expected .glb, .gltf, .npz, "
         f"or a folder ending in '/' for an OBJ sequence)"
     )
+
+
+def check_output(path, inputs: Sequence = (), overwrite: bool = False) -> str:
+    """Checks, before any work, that ``path`` can be written; returns its :func:`output_format`.
+
+    Refused: an unknown type, a folder where a file is expected, one of ``inputs`` (unless
+    ``overwrite``), a path below a file, and a folder this process cannot write into.
+    """
+    kind = output_format(path)
+    out = Path(path)
+    for source in inputs:
+        if Path(source).exists() and out.exists() and os.path.samefile(source, out) and not overwrite:
+            raise MeshflowError(f"{path}: Expected an output other than the input (got the input itself; "
+                                f"pass --overwrite to replace it)")
+    folder = out if kind == "obj" else out.parent
+    existing = folder
+    while not existing.exists():  # the writers create missing folders; the first existing one must take them
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MeshflowError(f"{path}: Expected a folder at {existing} (got a file)")
+    try:  # a probe, not os.access: root passes access() on read-only mounts and /proc
+        fd, probe = tempfile.mkstemp(prefix=".meshflow-probe.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise MeshflowError(f"{path}: Expected a writable folder (got {existing}: {e.strerror.lower()})") from None
+    return kind
 
 
 def check_vertices(mesh: MeshFile, vertices) -> np.ndarray:

@@ -163,3 +163,52 @@ def test_animate_prints_the_pipeline_check(argv, inputs, out_dir, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err == [f"meshflow animate: error: {expected.value}"]
     assert os.listdir(out_dir) == []
+
+
+def test_animate_refuses_bad_outputs_before_any_work(out_dir, tmp_path, capsys, monkeypatch):
+    """Output problems are found before the model loads (--model does not exist, so any work would fail on it)."""
+    ball = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(1).export(ball)
+    before = ball.read_bytes()
+    nowhere = tmp_path / "nowhere"
+    (out_dir / "x.glb").mkdir()  # a folder where a file is expected
+    rc = animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "Expected a file path for a .glb output (got an existing folder)" in err[0]
+    assert os.listdir(out_dir / "x.glb") == []
+    (out_dir / "x.glb").rmdir()
+
+    glb = out_dir / "same.glb"  # the input itself
+    trimesh.creation.icosphere(1).export(glb)
+    glb_bytes = glb.read_bytes()
+    rc = animate(glb, "-p", "x", "-o", glb, "--model", nowhere)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "Expected an output other than the input" in err[0] and "--overwrite" in err[0]
+    assert glb.read_bytes() == glb_bytes
+    rc = animate(glb, "-p", "x", "-o", glb, "--model", nowhere, "--overwrite")  # allowed: fails later, on the model
+    assert rc == 2 and "model directory not found" in capsys.readouterr().err
+    os.unlink(glb)
+
+    parent_file = out_dir / "file"
+    parent_file.write_text("")
+    rc = animate(ball, "-p", "x", "-o", parent_file / "sub" / "x.glb", "--model", nowhere)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "Expected a folder at" in err[0] and "(got a file)" in err[0]
+    parent_file.unlink()
+    if os.path.isdir("/proc"):
+        rc = animate(ball, "-p", "x", "-o", "/proc/x.glb", "--model", nowhere)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and "Expected a writable folder (got /proc" in err[0]
+    assert os.listdir(out_dir) == [] and ball.read_bytes() == before
+
+
+def test_tokens_at_most_the_welded_vertex_count(model_dir, out_dir, tmp_path, capsys):
+    ball = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(1).export(ball)  # 42 vertices
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", model_dir,
+                                           "--tokens", "43"),
+                  r"Expected 'tokens' to be at most the welded vertex count 42 \(got 43\)")
+    pipe = AnimationPipeline.from_pretrained(model_dir)
+    with pytest.raises(MeshflowError, match=r"at most the welded vertex count 42 \(got 99999\)"):
+        pipe(str(ball), "x", steps=2, tokens=99999)
+    assert pipe(str(ball), "x", steps=2, tokens=42, seed=0).tokens == 42
