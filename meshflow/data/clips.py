@@ -48,6 +48,7 @@ from ..progress import min_interval
 from .dataset import simplify_clip
 
 GLTF_SUFFIXES = (".glb", ".gltf")
+PROBLEMS = "problems.jsonl"  # every failed file and skipped window of a build, beside the manifest
 ANIMATION_SUFFIXES = (".npz", ".bin", ".pkl", ".pickle")
 SOURCE_SUFFIXES = GLTF_SUFFIXES + ANIMATION_SUFFIXES
 FORMAT = "meshflow-clips"
@@ -415,16 +416,14 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
         for path, (records, skipped, problem) in bar:
             if problem is not None:
                 failed_files[problem[0]] += 1
-                if len(examples) < 100:
-                    examples.append({"source": path, "reason": problem[0], "detail": problem[1]})
+                examples.append({"source": path, "reason": problem[0], "detail": problem[1]})
                 continue
             for rec in records:
                 writer.add(rec)
             files_with_clips += bool(records)
             for source, reason in skipped:
                 skipped_windows[reason] += 1
-                if len(examples) < 100:
-                    examples.append({"source": source, "reason": reason})
+                examples.append({"source": source, "reason": reason})
             bar.set_postfix(clips=writer.count + len(writer.pending), refresh=False)
     finally:
         if pool is not None:
@@ -436,9 +435,16 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
         "files_failed": dict(failed_files),
         "clips": writer.count,
         "skipped": dict(skipped_windows),
-        "examples": examples,
+        "examples": examples[:100],
+        "problems": len(examples),
+        "problems_file": str(out_dir / PROBLEMS) if examples else None,
         "seconds": round(time.time() - start, 2),
     }
+    if examples:  # every failed file and skipped window, one JSON object a line
+        with atomic_file(out_dir / PROBLEMS) as tmp:
+            tmp.write_text("".join(json.dumps(ex) + "\n" for ex in examples))
+    else:
+        (out_dir / PROBLEMS).unlink(missing_ok=True)
     manifest = {"format": FORMAT, "version": VERSION, "frames": cfg["frames"], "stride": cfg["stride"],
                 "fps": cfg["fps"], "clips": writer.count, "max_vertices": max_vertices, "over_limit": over_limit,
                 "min_motion": min_motion, "shards": writer.shards, "report": report}
@@ -454,6 +460,10 @@ def format_report(report: dict) -> str:
     count = lambda d: ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"  # noqa: E731
     lines.append(f"files failed: {count(report['files_failed'])}")
     lines.append(f"windows skipped: {count(report['skipped'])}")
-    for ex in report["examples"][:10]:
+    shown = report["examples"][:10]
+    for ex in shown:
         lines.append(f"  {ex['source']}: {ex['reason']}" + (f" ({ex['detail']})" if ex.get("detail") else ""))
+    more = report.get("problems", len(report["examples"])) - len(shown)
+    if more > 0:
+        lines.append(f"  ... and {more} more: every one is listed in {report['problems_file']}")
     return "\n".join(lines)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from meshflow.commands.main import main
-from meshflow.data.clips import (build_clips, caption_for, clip_phrase, find_sources, object_name, split_words,
-                                 window_starts)
+from meshflow.data.clips import (build_clips, caption_for, clip_phrase, find_sources, format_report, object_name,
+                                 split_words, window_starts)
 from meshflow.data.dataset import ClipDataset
 from meshflow.data.motions import make_motion
 from meshflow.data.shapes import icosphere
@@ -171,3 +171,26 @@ def test_cli_sample_and_build(shared, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "4 clips from 4 of 9 files" in printed and "windows skipped" in printed
     assert main(["data", "build", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x")]) == 2
+
+
+def test_report_says_how_many_problems_and_where_all_are(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(14):
+        (src / f"broken{i:02d}.glb").write_bytes(b"glTF\x02\x00\x00\x00garbage")
+    report = build_clips([src], tmp_path / "out", frames=16, workers=0, progress=False)
+    text = format_report(report).splitlines()
+    problems = tmp_path / "out" / "problems.jsonl"
+    assert report["files_failed"] == {"unreadable": 14} and report["problems"] == 14
+    assert len([line for line in text if line.startswith("  ") and "/broken" in line and ": unreadable" in line]) == 10
+    assert text[-1] == f"  ... and 4 more: every one is listed in {problems}"
+    rows = [json.loads(line) for line in problems.read_text().splitlines()]
+    assert sorted(r["source"].split("/")[-1] for r in rows) == [f"broken{i:02d}.glb" for i in range(14)]
+    # a clean rebuild into the same folder removes the old list
+    good = tmp_path / "good"
+    good.mkdir()
+    v, f = icosphere(2)
+    save_animation(good / "hop.npz", Animation(make_motion(v, f, "hop", rng=0).frames, f, prompt="a ball hops"))
+    report = build_clips([good], tmp_path / "out", frames=16, workers=0, progress=False)
+    assert report["clips"] == 1 and report["problems"] == 0 and report["problems_file"] is None
+    assert not problems.exists() and "more" not in format_report(report)
