@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar
@@ -223,11 +224,20 @@ def safe_torch_load(path, hint: str = ""):
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise CheckpointError(
-            f"{path}: refused to load: not a plain tensor checkpoint loadable with "
-            f"torch.load(weights_only=True) ({type(e).__name__}{': ' + first if first else ''}){hint}"
-        ) from None
+        raise CheckpointError(f"{path}: refused to load: {_load_problem(e)}{hint}") from None
+
+
+def _load_problem(error: Exception) -> str:
+    """What ``torch.load`` refused, in a few words: its messages are paragraphs of advice with ANSI codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.search(r"unsupported GLOBAL:? (?:GLOBAL )?([\w.]+)", text, re.IGNORECASE)
+    if found:
+        return f"it is a pickle that would call {found.group(1)} (only plain tensor checkpoints load, and nothing runs)"
+    if "not a ZIP archive" in text or "failed finding central directory" in text:
+        return "not a torch checkpoint (the file is corrupt or of another kind)"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = first if len(first) <= 100 else first[:97] + "..."
+    return f"not a plain tensor checkpoint ({type(error).__name__}{': ' + first if first else ''})"
 
 
 def load_original_checkpoint(path) -> Dict[str, Tensor]:

@@ -1,5 +1,6 @@
 """Model directories (meshflow.models.hub): components save and load through ModelMixin."""
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from safetensors.torch import load_file, save_file
 from meshflow.errors import CheckpointError
 from meshflow.models import DyMeshVAE, DyMeshVAEConfig, MMDiT, MMDiTConfig
 from meshflow.models.hub import (ModelMixin, config_from_dict, load_component, load_model_config, load_strict,
-                                 save_model_dir)
+                                 safe_torch_load, save_model_dir)
 from meshflow.pipeline import BUNDLED_MODEL, AnimationPipeline
 
 VAE = DyMeshVAEConfig(enc_depth=1, dec_depth=1, dim=16, output_dim=12, latent_dim=4, heads=2, dim_head=8, T=4,
@@ -164,3 +165,26 @@ def test_from_pretrained_reads_config_once(which, tmp_path, monkeypatch):
     assert pipe.mmdit.config == MMDiTConfig(**config["mmdit"])
     assert pipe.vae.to_offsets.weight.dtype == pipe.mmdit.output_proj.weight.dtype == torch.float32
     assert_same(DyMeshVAE.from_directory(model_dir), pipe.vae)
+
+
+class _Runs:
+    """Pickles into a call of os.system: loading it must refuse, not run it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_refused_checkpoints_read_as_one_short_line(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"w": _Runs(marker)}, tmp_path / "evil.pth")
+    (tmp_path / "corrupt.pth").write_bytes(b"PK\x03\x04garbage")
+    for name, pattern in (("evil.pth", r"evil\.pth: refused to load: it is a pickle that would call (posix|os)\.system"),
+                          ("corrupt.pth", r"corrupt\.pth: refused to load: not a torch checkpoint")):
+        with pytest.raises(CheckpointError, match=pattern) as e:
+            safe_torch_load(tmp_path / name)
+        message = str(e.value)
+        assert len(message.replace(str(tmp_path), "")) <= 200 and "\x1b" not in message and "\n" not in message
+    assert not marker.exists()
