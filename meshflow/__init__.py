@@ -4,9 +4,15 @@ Data flow: ``io`` (files) -> ``data`` (mesh graphs, datasets) -> ``nn`` (layers)
 -> ``models`` (DyMeshVAE, MMDiT, text encoders) -> ``flow`` (rectified flow)
 -> ``train`` -> ``pipeline`` -> ``commands`` (the command line).
 """
+import os
 from importlib import import_module
 
+from .cache import cache_dir
 from .version import __version__
+
+# Importing PyG makes torch create an empty torchinductor_<user> folder in $TMPDIR; point torch's
+# compile cache into meshflow's cache instead, so a run leaves $TMPDIR as it found it.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))
 
 _LAZY = {
     "load_mesh": "meshflow.data.graph",

@@ -1,3 +1,6 @@
+import os
+import sys
+import tempfile
 from typing import Optional
 
 import torch
@@ -7,6 +10,22 @@ from torch.nn import LayerNorm, Linear
 from torch.nn.init import zeros_
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import softmax
+
+
+def _remove_template_files(cls) -> None:
+    """Deletes the ``propagate`` module PyG renders into ``$TMPDIR`` for ``cls`` once it is imported.
+
+    PyG writes one ``<module>_<Class>_propagate_*.py`` per class and process and never removes
+    it; the module stays loaded, so the file is litter (hundreds of them after a few runs).
+    """
+    for kind in ("propagate", "edge_updater"):
+        module = sys.modules.get(f"{cls.__module__}_{cls.__name__}_{kind}")
+        path = getattr(module, "__file__", None)
+        if path and os.path.dirname(path) == tempfile.gettempdir() and os.path.exists(path):
+            try:
+                os.unlink(path)
+            except OSError:  # another process's file or a read-only TMPDIR: leave it
+                pass
 
 
 class NeighborAttention(MessagePassing):
@@ -58,6 +77,7 @@ class NeighborAttention(MessagePassing):
                  chunk_size: Optional[int] = None, **kwargs):
         kwargs.setdefault("aggr", "add")
         super().__init__(node_dim=0, **kwargs)
+        _remove_template_files(type(self))
         self.channels = channels
         self.heads = heads
         self.head_channels = head_channels if head_channels is not None else 2 * channels

@@ -1,6 +1,9 @@
 """`meshflow animate` (and `meshflow preview` of its output) end to end on Spot with a tiny model directory."""
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pygltflib
@@ -14,6 +17,8 @@ from meshflow.io import read_mesh
 from meshflow.io import load_animation
 from meshflow.pipeline import AnimationPipeline
 from tests.test_pipeline import make_model_dir
+
+MESH = Path(__file__).resolve().parents[2] / "graphs" / "examples" / "quadruped.glb"
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +217,16 @@ def test_tokens_at_most_the_welded_vertex_count(model_dir, out_dir, tmp_path, ca
     with pytest.raises(MeshflowError, match=r"at most the welded vertex count 42 \(got 99999\)"):
         pipe(str(ball), "x", steps=2, tokens=99999)
     assert pipe(str(ball), "x", steps=2, tokens=42, seed=0).tokens == 42
+
+
+def test_a_run_leaves_tmpdir_as_it_was(model_dir, tmp_path):
+    """No PyG template modules, no empty torchinductor folder: $TMPDIR is as it was after a run."""
+    tmp, cache = tmp_path / "tmpdir", tmp_path / "cache"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "MESHFLOW_CACHE": str(cache)}
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-m", "meshflow", "animate", str(MESH), "-p", "x", "-o",
+                          str(tmp_path / "x.glb"), "--model", str(model_dir), "--steps", "2", "-q"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "x.glb").is_file() and os.listdir(tmp) == []
