@@ -1,32 +1,5 @@
-"""Text encoders (``clip-vit-l-14``, ``minilm``): see :mod:`meshflow.models.text`."""
-from .models.text import (  # noqa: F401
-    CLIP_WEIGHTS_ENV,
-    ENCODERS,
-    CLIPTextEncoder,
-    MiniLMEncoder,
-    TextEncoder,
-    TextFeatures,
-    build_text_encoder,
-    clip_state_dict_from_hf,
-    clip_text_state_dict,
-    clip_tokenize,
-    load_text_encoder,
-    mean_pool,
-    read_clip_weights,
-)
+"""Text encoders (``clip-vit-l-14``, ``minilm``): the public names of :mod:`meshflow.models.text`."""
+from .models import text as _text
 
-__all__ = [
-    "CLIP_WEIGHTS_ENV",
-    "ENCODERS",
-    "CLIPTextEncoder",
-    "MiniLMEncoder",
-    "TextEncoder",
-    "TextFeatures",
-    "build_text_encoder",
-    "clip_state_dict_from_hf",
-    "clip_text_state_dict",
-    "clip_tokenize",
-    "load_text_encoder",
-    "mean_pool",
-    "read_clip_weights",
-]
+__all__ = list(_text.__all__)
+globals().update({name: getattr(_text, name) for name in __all__})
