@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     import trimesh  # noqa: F401
 
 MODEL_ENV = "MESHFLOW_MODEL"
+# Fewest points a face-less input may have: fewer do not span a volume a motion can be read from.
+MIN_POINTS = 4
 # The model shipped inside the package (see its MODEL_CARD.md); used when no directory is given.
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "starter"
 
@@ -370,6 +372,10 @@ class AnimationPipeline:
         start = time.perf_counter()
         files = [as_mesh_file(m) for m in meshes]
         graphs = [file_graph(f, normalize=True) for f in files]
+        for f, g in zip(files, graphs):
+            if len(f.faces) == 0 and g.num_nodes < MIN_POINTS:
+                raise MeshflowError(f"{f.path}: Expected a mesh with at least one face or a point cloud of at least "
+                                    f"{MIN_POINTS} points (got {g.num_nodes} point{'s' if g.num_nodes != 1 else ''})")
         fewest = min(g.num_nodes for g in graphs)
         if tokens is not None and int(tokens) > fewest:  # FPS cannot pick more distinct vertices than there are
             raise MeshflowError(f"Expected 'tokens' to be at most the welded vertex count {fewest} (got {tokens})")

@@ -230,3 +230,19 @@ def test_a_run_leaves_tmpdir_as_it_was(model_dir, tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "x.glb").is_file() and os.listdir(tmp) == []
+
+
+@pytest.mark.parametrize("points", [1, 3])
+def test_too_few_points_are_refused(points, model_dir, out_dir, tmp_path, capsys):
+    obj = tmp_path / "dots.obj"
+    obj.write_text("".join(f"v {i} {i * i} 0\n" for i in range(points)))
+    fails_cleanly(capsys, out_dir, animate(obj, "-p", "x", "-o", out_dir / "x.glb", "--model", model_dir),
+                  rf"dots\.obj: Expected a mesh with at least one face or a point cloud of at least 4 points "
+                  rf"\(got {points} points?\)")
+
+
+def test_four_points_animate(model_dir, out_dir, tmp_path):
+    obj = tmp_path / "dots.obj"
+    obj.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n")
+    assert animate(obj, "-p", "x", "-o", out_dir / "x.npz", "--model", model_dir) == 0
+    assert load_animation(out_dir / "x.npz").vertices.shape[1:] == (4, 3)
