@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Unio
 import numpy as np
 import torch
 from torch import Tensor
+from torch_geometric.data import Batch
 
 from .data.graph import file_graph
 from .errors import CheckpointError, MeshflowError, check_finite, check_integer
@@ -54,6 +55,16 @@ MODEL_ENV = "MESHFLOW_MODEL"
 MIN_POINTS = 4
 # The model shipped inside the package (see its MODEL_CARD.md); used when no directory is given.
 BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "starter"
+
+
+def resolve_model_dir(model_dir=None) -> Path:
+    """``model_dir``, else :func:`default_model_dir`; the one error when there is neither."""
+    model_dir = model_dir or default_model_dir()
+    if not model_dir:
+        raise MeshflowError("no model given and this install has no bundled model: pass --model DIR (a model "
+                            "directory from `meshflow train` or `meshflow convert-original`) or set "
+                            f"${MODEL_ENV}")
+    return Path(model_dir)
 
 
 def default_model_dir() -> Optional[Path]:
@@ -213,13 +224,7 @@ class AnimationPipeline:
             MeshflowError: no directory given; CUDA requested where there is none.
             CheckpointError: a missing or incomplete directory.
         """
-
-        model_dir = model_dir or default_model_dir()
-        if not model_dir:
-            raise MeshflowError("no model given and this install has no bundled model: pass --model DIR (a model "
-                                "directory from `meshflow train` or `meshflow convert-original`) or set "
-                                f"${MODEL_ENV}")
-        model_dir = Path(model_dir)
+        model_dir = resolve_model_dir(model_dir)
         device = resolve_device(device)
         config = load_model_config(model_dir)  # the one read of config.json: each component gets its part
         components = config.get("components", {})
@@ -337,18 +342,15 @@ class AnimationPipeline:
             device: run here (moves the models); default: where they are.
             solver: ``"midpoint"`` (the original) or ``"euler"``. (default: the model's, else midpoint)
             fps: playback rate recorded in the animations. (default: 24)
+            progress: ``progress(total_model_calls)`` returns a function called after
+                every MMDiT evaluation (the CLI shows a progress bar with it).
 
         Defaults come from :attr:`sampling` (:class:`SamplingConfig`); every input is
         checked by :meth:`check_inputs` before any work.
-            progress: ``progress(total_model_calls)`` returns a function called after
-                every MMDiT evaluation (the CLI shows a progress bar with it).
 
         Returns:
             An :class:`Animation`, or a list of them when ``mesh`` or ``prompt`` is a list.
         """
-        from torch_geometric.data import Batch
-
-
         opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps)
         self.check_inputs(mesh, prompt, frames=frames, steps=opts.steps, guidance=opts.guidance, seed=seed,
                           tokens=tokens, fps=opts.fps, solver=opts.solver, device=device)
@@ -440,9 +442,10 @@ class AnimationPipeline:
             animations.append(Animation(
                 vertices=results[b], faces=f.faces, fps=float(fps), prompt=prompts[b], mesh=f,
                 source_index=graph.source_index.numpy(), source=str(f.path), seed=seed + b, steps=steps,
-                guidance=guidance, tokens=K, model=str(self.model_dir or ""), welded_vertices=graph.num_nodes,
-                device=str(dev), timings=dict(timings), notes=notes))
+                guidance=guidance, tokens=K, model=str(self.model_dir or ""), device=str(dev),
+                timings=dict(timings), notes=notes))
         return animations[0] if single else animations
 
 
-__all__ = ["AnimationPipeline", "SamplingConfig", "as_mesh_file", "resample_frames", "resolve_device"]
+__all__ = ["AnimationPipeline", "SamplingConfig", "as_mesh_file", "resample_frames", "resolve_device",
+           "resolve_model_dir"]

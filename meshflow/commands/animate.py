@@ -4,10 +4,9 @@ from __future__ import annotations
 import time
 
 from . import SUMMARIES
-from ..errors import MeshflowError
 from ..io.export import check_output
 from ..io.mesh import read_mesh
-from ..pipeline import AnimationPipeline, SamplingConfig, default_model_dir, resolve_device
+from ..pipeline import AnimationPipeline, SamplingConfig, resolve_device, resolve_model_dir
 from ._common import add_device_argument, print_rows, progress_bar
 
 NAME = "animate"
@@ -46,9 +45,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     begin = time.perf_counter()
     kind = check_output(args.output, inputs=[args.input], overwrite=args.overwrite)  # before any work
-    if not args.model and default_model_dir() is None:
-        raise MeshflowError("no model given and this install has no bundled model: pass --model DIR (a model "
-                            "directory from `meshflow train` or `meshflow convert-original`) or set $MESHFLOW_MODEL")
+    model_dir = resolve_model_dir(args.model)
     AnimationPipeline.check_inputs(args.input, args.prompt, frames=args.frames, steps=args.steps,
                                    guidance=args.guidance, seed=args.seed, tokens=args.tokens, fps=args.fps,
                                    device=args.device)
@@ -58,7 +55,7 @@ def run(args) -> int:
     mesh = read_mesh(args.input)
     read_s = time.perf_counter() - start
     start = time.perf_counter()
-    pipe = AnimationPipeline.from_pretrained(args.model, device=device, clip_weights=args.clip)
+    pipe = AnimationPipeline.from_pretrained(model_dir, device=device, clip_weights=args.clip)
     load_s = time.perf_counter() - start
     sampling = pipe.sampling_options(steps=args.steps, guidance=args.guidance, fps=args.fps)
     progress, bar = progress_bar(sampling.steps, args.quiet)

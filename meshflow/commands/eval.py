@@ -10,7 +10,7 @@ from ..eval.motion import (PROCEDURAL, PromptCase, check_label, evaluate_animati
 from ..eval.vae import evaluate_vae, open_eval_clips
 from ..io.mesh import read_mesh
 from ..models.dymesh_vae import load_vae
-from ..pipeline import AnimationPipeline, SamplingConfig, default_model_dir, resolve_device
+from ..pipeline import AnimationPipeline, SamplingConfig, resolve_device, resolve_model_dir
 from ._common import add_device_argument, iter_progress, print_json
 
 NAME = "eval"
@@ -64,9 +64,7 @@ def run(args) -> int:
 
 
 def run_vae(args) -> int:
-    model_dir = args.model or default_model_dir()
-    if model_dir is None:
-        raise MeshflowError("no model given and this install has no bundled model: pass --model DIR")
+    model_dir = resolve_model_dir(args.model)
     if args.tokens is not None:
         check_integer("tokens", args.tokens, 1)
     device = resolve_device(args.device)
@@ -107,8 +105,7 @@ def run_motion(args) -> int:
             raise MeshflowError("--generate makes its own animations: give --meshes, not ANIM arguments")
         if not args.meshes:
             raise MeshflowError("--generate needs --meshes MESH ...")
-        if not args.model and default_model_dir() is None:
-            raise MeshflowError("no model given and this install has no bundled model: pass --model DIR")
+        resolve_model_dir(args.model)
         AnimationPipeline.check_inputs(steps=args.steps, guidance=args.guidance, tokens=args.tokens,
                                        device=args.device)
         if args.prompt:

@@ -181,7 +181,7 @@ class Animation:
         loop (bool): whether :meth:`looped` made the end blend into the start.
         seed, steps, guidance, tokens, model: provenance of a generated animation
             (noise seed, ODE grid points, CFG scale, latent tokens K, model directory).
-        welded_vertices (int): vertices of the graph the model saw. device (str): where it ran.
+        device (str): where it ran.
         timings (dict): seconds per stage (``read``, ``text``, ``encode``, ``sample``, ``decode``);
             stages shared by a batch are counted in full for each of its animations.
         notes (list): remarks for the user (point cloud, unconditional, loop).
@@ -202,7 +202,6 @@ class Animation:
     guidance: Optional[float] = None
     tokens: int = 0
     model: str = ""
-    welded_vertices: int = 0
     device: str = ""
     timings: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
@@ -214,6 +213,11 @@ class Animation:
     @property
     def num_vertices(self) -> int:
         return int(self.vertices.shape[1])
+
+    @property
+    def welded_vertices(self) -> int:
+        """Vertices of the graph (the model's view): from ``source_index``, else every vertex."""
+        return int(self.source_index.max()) + 1 if self.source_index is not None else self.num_vertices
 
     @property
     def times(self) -> np.ndarray:
