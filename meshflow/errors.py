@@ -7,6 +7,7 @@ found; the command line prints it on one line and exits with status 2.
 """
 import math
 import numbers
+from pathlib import Path
 
 
 class MeshflowError(Exception):
@@ -24,6 +25,31 @@ class MeshFileError(MeshflowError, ValueError):
 
 class CheckpointError(MeshflowError, ValueError):
     """A model directory or checkpoint file that cannot be loaded."""
+
+
+class OutputError(MeshflowError, OSError):
+    """An output that could not be written (disk full, quota, a file system gone read-only): the message
+    names the output and the system's reason; an :class:`OSError` still, for callers that catch those."""
+
+    def __init__(self, path, error: OSError):
+        self.path = str(path)
+        reason = error.strerror or str(error) or type(error).__name__
+        other = error.filename if error.filename and Path(str(error.filename)).name[:1] != "." else None
+        if other and str(other) != self.path:
+            reason += f": {other}"  # a file other than the output or its temporary file
+        super().__init__(f"{self.path}: cannot be written ({reason})")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM received (raised by the command line's signal handler, see
+    :mod:`meshflow.commands.main`): a :class:`KeyboardInterrupt`, so that every ``finally``
+    and every handler of Ctrl-C (the atomic writers, training's last checkpoint) runs for
+    both; ``exit_code`` is the shell's ``128 + signal number`` (130, 143)."""
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        super().__init__(f"signal {self.signum}")
 
 
 def _shown(value) -> str:

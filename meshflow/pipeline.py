@@ -13,7 +13,8 @@ Latents are standardised with the model directory's ``factors``. Vertices the
 file splits (UV seams) share one graph vertex, so they move together and the
 written mesh never tears. Meshes with many vertices stay within memory because
 the token count is capped and the VAE works on vertex chunks (see
-:class:`~meshflow.models.dymesh_vae.DyMeshVAE`).
+:class:`~meshflow.models.dymesh_vae.DyMeshVAE`). With ``num_samples`` N, every pair is
+sampled with N seeds in the same batch and the best by :func:`score_sample` is returned.
 
 Example::
 
@@ -41,6 +42,7 @@ from .data.graph import file_graph
 from .errors import CheckpointError, MeshflowError, check_finite, check_integer
 from .flow import LatentFactors, destandardize, sample, standardize
 from .io.animation import Animation
+from .io.geometry import edge_length_change, motion_amount
 from .io.mesh import MeshFile, MeshPart, read_mesh
 from .models.dymesh_vae import DyMeshVAE
 from .models.hub import load_model_config
@@ -105,12 +107,74 @@ class SamplingConfig:
     guidance: float = 3.0  # classifier-free guidance scale: the original's
     solver: str = "midpoint"  # the original's; "euler" costs half the model calls
     fps: float = 24.0  # playback rate recorded in the animations
+    num_samples: int = 1  # seeds sampled per mesh-prompt pair, the best kept (score_sample): 1 = no ranking
 
     @classmethod
     def from_flow(cls, flow: Optional[dict] = None) -> "SamplingConfig":
         """The defaults with a model directory's ``flow`` section applied (its other keys ignored)."""
         flow = flow or {}
         return cls(**{k: flow[k] for k in ("steps", "guidance", "solver") if flow.get(k) is not None})
+
+
+# --------------------------------------------------------------- ranking ---
+# Mean displacement (in units of the frame-0 scale s, half the largest side of the bounding box) below
+# which an animation counts as barely moving: issue 13's tail wag that "barely moves" (1.4% of the dog's
+# size, about 0.03 s) falls under it; a hop or a walk moves several times more.
+MIN_MOTION = 0.05
+# Score of an animation that does not move at all: as bad as a 10% mean edge-length change (twice the
+# target for rigid prompts), so a still sample loses to a sound one and beats a smeared one.
+STILL_PENALTY = 0.1
+
+
+@dataclass(frozen=True)
+class SampleScore:
+    """The ranking score of one sample and its two parts (see :func:`score_sample`)."""
+
+    score: float  # lower is better
+    edge_change: float  # mean relative edge-length change against frame 0
+    motion: float  # mean displacement from frame 0 over the frame-0 scale
+
+
+def score_sample(frames: np.ndarray, faces: np.ndarray, min_motion: float = MIN_MOTION,
+                 still_penalty: float = STILL_PENALTY) -> SampleScore:
+    r"""Ranks samples of one mesh and prompt: **lower is better**.
+
+    .. math::
+        \text{score} = E + \lambda \max\Bigl(0,\; 1 - \frac{m}{m_{\min}}\Bigr)
+
+    with :math:`E` the shape preservation
+    (:func:`~meshflow.io.geometry.edge_length_change`: the mean relative change
+    of the edge lengths against frame 0, 0 for rigid motion), :math:`m` the
+    motion amount (:func:`~meshflow.io.geometry.motion_amount`: the mean
+    displacement from frame 0 over the frame-0 scale :math:`s`),
+    :math:`m_{\min}` = ``min_motion`` and :math:`\lambda` = ``still_penalty``.
+    An animation that does not move scores :math:`\lambda`; the penalty falls
+    linearly to 0 at :math:`m = m_{\min}`, and motion beyond that earns nothing,
+    so a sample never wins by moving more, only by keeping its shape. These are
+    the ``edge_change`` and ``motion`` of :mod:`meshflow.eval.metrics`. A point
+    cloud has no edges (:math:`E = 0`): its samples rank by the motion penalty alone.
+
+    Args:
+        frames: (T, N, 3) positions. faces: (F, 3) triangles.
+        min_motion: :math:`m_{\min}`. (default: :obj:`MIN_MOTION` = 0.05)
+        still_penalty: :math:`\lambda`. (default: :obj:`STILL_PENALTY` = 0.1)
+    """
+    edge, motion = edge_length_change(frames, faces), motion_amount(frames)
+    return SampleScore(score=edge + still_penalty * max(0.0, 1.0 - motion / min_motion), edge_change=edge,
+                       motion=motion)
+
+
+def rank_samples(candidates: Sequence[Animation]) -> List[Animation]:
+    """Copies of the candidates, each with its :attr:`~Animation.score` set, best first (ties keep the
+    candidates' order); the best's notes list the ranking."""
+    scores = [score_sample(a.vertices, a.faces) for a in candidates]
+    order = sorted(range(len(candidates)), key=lambda n: (scores[n].score, n))
+    ranked = [replace(candidates[n], score=scores[n].score) for n in order]
+    table = ", ".join(f"seed {candidates[n].seed} {scores[n].score:.4f} (edge change {scores[n].edge_change:.4f}, "
+                      f"motion {scores[n].motion:.3f})" for n in order)
+    ranked[0] = replace(ranked[0], notes=ranked[0].notes + [
+        f"best of {len(candidates)} samples by score, lower is better: {table}"])
+    return ranked
 
 
 # ---------------------------------------------------------------- device ---
@@ -264,21 +328,22 @@ class AnimationPipeline:
         return self.text_encoder(list(prompts)).to(self.device, torch.float32)
 
     def sampling_options(self, steps: Optional[int] = None, guidance: Optional[float] = None,
-                         solver: Optional[str] = None, fps: Optional[float] = None) -> SamplingConfig:
+                         solver: Optional[str] = None, fps: Optional[float] = None,
+                         num_samples: Optional[int] = None) -> SamplingConfig:
         """The sampler settings of a call: the values given, :attr:`sampling` for every ``None``."""
-        given = dict(steps=steps, guidance=guidance, solver=solver, fps=fps)
+        given = dict(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples)
         return replace(self.sampling, **{k: v for k, v in given.items() if v is not None})
 
     @staticmethod
     def check_inputs(mesh=None, prompt=None, *, frames=None, steps=None, guidance=None, seed=None, tokens=None,
-                     fps=None, solver=None, device=None) -> None:
+                     fps=None, solver=None, device=None, num_samples=None) -> None:
         """Checks the inputs of :meth:`__call__` before any work; ``None`` (a default) is not checked.
 
         :meth:`__call__` and the command line both call it, so a bad value reads the same
         everywhere, e.g. ``Expected 'steps' to be an integer of at least 2 (got 0)``.
 
         Raises:
-            MeshflowError: a number out of range (``frames``, ``tokens`` >= 1, ``steps`` >= 2,
+            MeshflowError: a number out of range (``frames``, ``tokens``, ``num_samples`` >= 1, ``steps`` >= 2,
                 ``seed`` >= 0, a finite ``guidance``, a positive ``fps``), an unknown solver,
                 meshes and prompts that do not pair, an unknown device or CUDA where there is none.
             TypeError: a prompt that is not a string.
@@ -296,7 +361,7 @@ class AnimationPipeline:
                 raise MeshflowError(f"Expected one mesh, one prompt, or as many meshes as prompts "
                                     f"(got {len(meshes)} meshes and {len(prompts)} prompts)")
         for name, value, minimum in (("frames", frames, 1), ("steps", steps, 2), ("tokens", tokens, 1),
-                                     ("seed", seed, 0)):
+                                     ("seed", seed, 0), ("num_samples", num_samples, 1)):
             if value is not None:
                 check_integer(name, value, minimum)
         if guidance is not None:
@@ -322,7 +387,9 @@ class AnimationPipeline:
         solver: Optional[str] = None,
         fps: Optional[float] = None,
         progress: Optional[Callable[[int], Callable[[], None]]] = None,
-    ) -> Union[Animation, List[Animation]]:
+        num_samples: Optional[int] = None,
+        return_all: bool = False,
+    ) -> Union[Animation, List[Animation], List[List[Animation]]]:
         r"""Animates meshes from prompts.
 
         Several meshes and/or prompts run as one batch: one mesh with several
@@ -336,7 +403,8 @@ class AnimationPipeline:
             steps: grid points of the ODE sampler, at least 2. (default: the model's, else 64)
             guidance: classifier-free guidance scale, finite. (default: the model's, else 3.0)
             seed: seed of the sampling noise (default: drawn at random and recorded).
-                Each batch item b uses ``seed + b``.
+                Each batch item b uses ``seed + b``; sample n of pair b uses ``seed + b + n * B``
+                for B pairs, so sample 0 is what a call without ``num_samples`` gives.
             tokens: latent tokens K (default: the VAE's inference default for the
                 largest mesh, ``min(max_tokens, max(num_traj, N // 8))``).
             device: run here (moves the models); default: where they are.
@@ -344,17 +412,26 @@ class AnimationPipeline:
             fps: playback rate recorded in the animations. (default: 24)
             progress: ``progress(total_model_calls)`` returns a function called after
                 every MMDiT evaluation (the CLI shows a progress bar with it).
+            num_samples: samples (seeds) per mesh-prompt pair, all in the one batched ODE
+                solve; ranked by :func:`score_sample` (lower is better), the best returned.
+                (default: 1, no ranking)
+            return_all: return every sample, ranked, instead of the best.
 
         Defaults come from :attr:`sampling` (:class:`SamplingConfig`); every input is
         checked by :meth:`check_inputs` before any work.
 
         Returns:
-            An :class:`Animation`, or a list of them when ``mesh`` or ``prompt`` is a list.
+            An :class:`Animation`, or a list of them when ``mesh`` or ``prompt`` is a list (one per
+            pair). With ``num_samples > 1`` each is its pair's best sample, with its
+            :attr:`~Animation.score` and the ranking in its notes; with ``return_all`` each becomes
+            the list of the pair's samples, best first, each with its seed and score.
         """
-        opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps)
+        opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples)
         self.check_inputs(mesh, prompt, frames=frames, steps=opts.steps, guidance=opts.guidance, seed=seed,
-                          tokens=tokens, fps=opts.fps, solver=opts.solver, device=device)
+                          tokens=tokens, fps=opts.fps, solver=opts.solver, device=device,
+                          num_samples=opts.num_samples)
         steps, guidance, solver, fps = int(opts.steps), float(opts.guidance), opts.solver, float(opts.fps)
+        num_samples = int(opts.num_samples)
         if device is not None:
             self.to(device)
         dev = self.device
@@ -363,9 +440,12 @@ class AnimationPipeline:
         single = not isinstance(mesh, (list, tuple)) and isinstance(prompt, str)
         meshes = list(mesh) if isinstance(mesh, (list, tuple)) else [mesh]
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        B = max(len(meshes), len(prompts))
-        mesh_of = [0] * B if len(meshes) == 1 else list(range(B))
-        prompts = prompts * B if len(prompts) == 1 else prompts
+        pairs = max(len(meshes), len(prompts))
+        mesh_of = [0] * pairs if len(meshes) == 1 else list(range(pairs))
+        prompts = prompts * pairs if len(prompts) == 1 else prompts
+        # Batch item b = n * pairs + p is sample n of pair p.
+        B = pairs * num_samples
+        mesh_of, prompts = mesh_of * num_samples, prompts * num_samples
         if seed is None:
             seed = random.SystemRandom().randrange(2 ** 31)
         timings: Dict[str, float] = {}
@@ -394,7 +474,7 @@ class AnimationPipeline:
         batch = Batch.from_data_list([g.clone() for g in graphs]).to(dev)
         K = int(tokens) if tokens is not None else self.vae.num_tokens(max(g.num_nodes for g in graphs))
         vertex_embed = self.vae.embed_vertices(batch)  # (sum N, C)
-        latents, _ = self.vae.encode(batch, num_tokens=K, sample_posterior=False, vertex_embed=vertex_embed)
+        latents, posterior = self.vae.encode(batch, num_tokens=K, sample_posterior=False, vertex_embed=vertex_embed)
         L = self.vae.latent_dim
         f0 = standardize(latents, self.factors, L)[..., :L]  # (M, K, L)
         f0 = f0[torch.tensor(mesh_of, device=dev)]  # (B, K, L)
@@ -421,7 +501,9 @@ class AnimationPipeline:
             graph = graphs[m]
             lo, hi = int(batch.ptr[m]), int(batch.ptr[m + 1])
             data = graph.clone().to(dev)
-            traj = self.vae.decode(x[b:b + 1], data, vertex_embed=vertex_embed[lo:hi])  # (N, T, 3)
+            token_index = posterior.token_index[m:m + 1] - lo  # (1, K) rows of this mesh
+            traj = self.vae.decode(x[b:b + 1], data, vertex_embed=vertex_embed[lo:hi],
+                                   token_index=token_index)  # (N, T, 3)
             traj = resample_frames(traj.float(), frames)
             world = traj * data.scale.view(1, 1, 1) + data.center.view(1, 1, 3)
             per_file = world[data.source_index]  # (N_file, frames, 3)
@@ -444,8 +526,16 @@ class AnimationPipeline:
                 source_index=graph.source_index.numpy(), source=str(f.path), seed=seed + b, steps=steps,
                 guidance=guidance, tokens=K, model=str(self.model_dir or ""), device=str(dev),
                 timings=dict(timings), notes=notes))
-        return animations[0] if single else animations
+        if num_samples == 1:
+            ranked = [[a] for a in animations]
+        else:
+            start = time.perf_counter()
+            ranked = [rank_samples(animations[p::pairs]) for p in range(pairs)]
+            spent = time.perf_counter() - start
+            ranked = [[replace(a, timings={**a.timings, "score": spent}) for a in r] for r in ranked]
+        out = ranked if return_all else [r[0] for r in ranked]
+        return out[0] if single else out
 
 
-__all__ = ["AnimationPipeline", "SamplingConfig", "as_mesh_file", "resample_frames", "resolve_device",
-           "resolve_model_dir"]
+__all__ = ["AnimationPipeline", "SampleScore", "SamplingConfig", "as_mesh_file", "rank_samples", "resample_frames",
+           "resolve_device", "resolve_model_dir", "score_sample"]

@@ -13,7 +13,8 @@ from meshflow.io import read_mesh
 from meshflow.data.graph import file_graph
 from meshflow.io import Animation, load_animation
 from meshflow.io.animation import loop_frames
-from meshflow.pipeline import AnimationPipeline, SamplingConfig, resample_frames, resolve_device
+from meshflow.pipeline import (MIN_MOTION, STILL_PENALTY, AnimationPipeline, SamplingConfig, rank_samples,
+                               resample_frames, resolve_device, score_sample)
 
 
 def make_model_dir(path, frames: int = 8, seed: int = 0):
@@ -214,6 +215,9 @@ BAD_INPUTS = [
     (dict(fps=NAN), r"Expected 'fps' to be a positive finite number \(got nan\)"),
     (dict(solver="rk4"), r"Expected 'solver' to be 'midpoint' or 'euler' \(got 'rk4'\)"),
     (dict(device="gpu0"), r"Expected 'device' to be auto, cpu, cuda or cuda:N \(got 'gpu0'\)"),
+    (dict(num_samples=0), r"Expected 'num_samples' to be an integer of at least 1 \(got 0\)"),
+    (dict(num_samples=2.5), r"Expected 'num_samples' to be an integer of at least 1 \(got 2\.5\)"),
+    (dict(num_samples=True), r"Expected 'num_samples' to be an integer of at least 1 \(got True\)"),
     (dict(mesh=["a.obj", "b.obj"], prompt=["x", "y", "z"]),
      r"Expected one mesh, one prompt, or as many meshes as prompts \(got 2 meshes and 3 prompts\)"),
     (dict(mesh=[], prompt="x"), r"Expected at least one mesh and one prompt \(got 0 meshes and 1 prompts\)"),
@@ -244,7 +248,7 @@ def test_check_inputs_cuda_absent():
             check()
 
 
-@pytest.mark.parametrize("inputs, message", BAD_INPUTS[:3] + BAD_INPUTS[8:9] + BAD_INPUTS[-2:-1])
+@pytest.mark.parametrize("inputs, message", BAD_INPUTS[:3] + BAD_INPUTS[8:9] + BAD_INPUTS[-5:-4] + BAD_INPUTS[-2:-1])
 def test_call_checks_its_inputs(pipe, ball, inputs, message):
     inputs = {"mesh": ball, "prompt": "a ball bounces", **inputs}
     with pytest.raises(MeshflowError, match=f"^{message}$"):
@@ -260,3 +264,111 @@ def test_sampling_defaults(pipe, ball):
     assert pipe.sampling_options() == pipe.sampling
     assert pipe.sampling_options(steps=2, guidance=0.0, fps=12) == SamplingConfig(steps=2, guidance=0.0, fps=12)
     assert pipe(ball, "a ball bounces", steps=2, seed=0).fps == SamplingConfig.fps
+
+
+# ------------------------------------------------------- ranked samples ---
+def _moving(scale_of_t, shift_of_t, T: int = 9):
+    """(T, N, 3) frames of an icosphere: frame t is ``scale_of_t(t) * R_t x + shift_of_t(t)`` (R_t about z)."""
+    v, f = icosphere(1)
+    v = v * np.array([1.0, 2.0, 0.5])  # frame-0 scale s = 2
+    frames = []
+    for t in range(T):
+        a = 0.3 * t
+        R = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+        frames.append(scale_of_t(t) * v @ R.T + shift_of_t(t))
+    return np.stack(frames), f
+
+
+def test_score_sample_hand_reference():
+    T, s = 9, 2.0
+    # Rigid motion (rotation + translation) that moves plenty: no edge change, no penalty.
+    rigid, faces = _moving(lambda t: 1.0, lambda t: np.array([0.5 * t, 0, 0]), T)
+    r = score_sample(rigid, faces)
+    assert r.edge_change == pytest.approx(0, abs=1e-12) and r.motion > MIN_MOTION and r.score == pytest.approx(0, abs=1e-12)
+    # Shrinking about the centre by c_t = 1 - 0.05 t: every edge changes by |c_t - 1|, so E = mean_t>=1 0.05 t.
+    shrink, _ = _moving(lambda t: 1 - 0.05 * t, lambda t: np.zeros(3), T)
+    c = score_sample(shrink, faces)
+    assert c.edge_change == pytest.approx(np.mean([0.05 * t for t in range(1, T)]), rel=1e-5)
+    assert c.motion > MIN_MOTION and c.score == pytest.approx(c.edge_change) and c.score > r.score
+    # A still mesh scores the full penalty; one that drifts d < m_min * s a part of it (linear ramp).
+    still = np.repeat(rigid[:1], T, axis=0)
+    assert score_sample(still, faces) == score_sample(still, faces, MIN_MOTION, STILL_PENALTY)
+    assert score_sample(still, faces).score == pytest.approx(STILL_PENALTY) and score_sample(still, faces).motion == 0
+    d = 0.5 * MIN_MOTION * s * T / (T - 1)  # mean over all T frames (frame 0 does not move) = m_min * s / 2
+    drift = rigid[:1] + np.array([[[0.0, 0.0, 0.0]]] + [[[d, 0, 0]]] * (T - 1))
+    h = score_sample(drift, faces)
+    assert h.motion == pytest.approx(MIN_MOTION / 2, rel=1e-5) and h.score == pytest.approx(STILL_PENALTY / 2, rel=1e-4)
+    # Huge motion earns nothing beyond m_min: a far-flying rigid mesh scores as the rigid one.
+    far, _ = _moving(lambda t: 1.0, lambda t: np.array([100.0 * t, 0, 0]), T)
+    assert score_sample(far, faces).score == pytest.approx(r.score, abs=1e-12)
+    # A point cloud has no edges: the motion penalty alone.
+    assert score_sample(still, np.zeros((0, 3), np.int64)).score == pytest.approx(STILL_PENALTY)
+    assert score_sample(rigid, np.zeros((0, 3), np.int64)).score == 0
+
+
+def test_score_parts_are_the_eval_metrics():
+    from meshflow.eval.metrics import edge_length_change, motion_amount
+
+    v, f = icosphere(1)
+    frames = (v[None] * 3 + np.random.default_rng(0).normal(0, 0.2, (6,) + v.shape) + 5).astype(np.float32)
+    got = score_sample(frames, f)
+    assert got.edge_change == pytest.approx(edge_length_change(frames, f), rel=1e-12)
+    assert got.motion == pytest.approx(motion_amount(frames), rel=1e-12)
+
+
+def test_rank_samples():
+    rigid, faces = _moving(lambda t: 1.0, lambda t: np.array([0.5 * t, 0, 0]))
+    shrink, _ = _moving(lambda t: 1 - 0.05 * t, lambda t: np.zeros(3))
+    still = np.repeat(rigid[:1], len(rigid), axis=0)
+    cands = [Animation(vertices=v, faces=faces, seed=3 + n) for n, v in enumerate([still, shrink, rigid])]
+    ranked = rank_samples(cands)
+    assert [a.seed for a in ranked] == [5, 3, 4]  # rigid, still (penalised), shrinking (worst)
+    assert [a.score for a in ranked] == sorted(a.score for a in ranked) and ranked[1].score == pytest.approx(0.1)
+    note = ranked[0].notes[-1]
+    assert note.startswith("best of 3 samples by score, lower is better: seed 5 0.0000 (edge change 0.0000, motion ")
+    assert note.endswith("seed 3 0.1000 (edge change 0.0000, motion 0.000), seed 4 0.2250 (edge change 0.2250, "
+                         f"motion {score_sample(shrink, faces).motion:.3f})")  # E = mean_t 0.05 t = 0.225
+    assert all(a.notes == [] for a in ranked[1:]) and all(a.score is None for a in cands)  # inputs untouched
+    tie = rank_samples([Animation(vertices=rigid, faces=faces, seed=9), Animation(vertices=rigid, faces=faces, seed=8)])
+    assert [a.seed for a in tie] == [9, 8]  # ties keep the sample order
+
+
+def test_num_samples_one_batch(pipe, ball):
+    ticks = []
+    ranked = pipe(ball, "a ball bounces", steps=3, seed=7, num_samples=3, return_all=True,
+                  progress=lambda total: ticks.append(total) or (lambda: ticks.append(0)))
+    assert ticks == [4] + [0] * 4  # one batched solve: (steps - 1) x 2 midpoint calls, as for one sample
+    assert sorted(a.seed for a in ranked) == [7, 8, 9]
+    assert [a.score for a in ranked] == sorted(a.score for a in ranked)
+    for a in ranked:  # each candidate is the single call with its seed, scored on its own vertices
+        np.testing.assert_allclose(a.vertices, pipe(ball, "a ball bounces", steps=3, seed=a.seed).vertices, atol=1e-4)
+        assert a.score == score_sample(a.vertices, a.faces).score and "score" in a.timings
+    best = pipe(ball, "a ball bounces", steps=3, seed=7, num_samples=3)
+    assert isinstance(best, Animation) and best.seed == ranked[0].seed and best.score == ranked[0].score
+    np.testing.assert_array_equal(best.vertices, ranked[0].vertices)
+    assert any(n.startswith("best of 3 samples") for n in best.notes)
+    one = pipe(ball, "a ball bounces", steps=3, seed=7)
+    assert one.score is None and "score" not in one.timings and one.notes == []
+    assert pipe(ball, "a ball bounces", steps=3, seed=7, return_all=True)[0].score is None
+
+
+def test_num_samples_with_several_pairs(pipe, ball):
+    prompts = ["a ball bounces", "a ball spins"]
+    plain = pipe(ball, prompts, steps=3, seed=7)
+    ranked = pipe(ball, prompts, steps=3, seed=7, num_samples=2, return_all=True)
+    assert [len(r) for r in ranked] == [2, 2] and [r[0].prompt for r in ranked] == prompts
+    assert [sorted(a.seed for a in r) for r in ranked] == [[7, 9], [8, 10]]  # sample n of pair p: seed + p + 2n
+    for p, r in enumerate(ranked):  # sample 0 of each pair is what the call without num_samples gives
+        first = next(a for a in r if a.seed == 7 + p)
+        np.testing.assert_allclose(first.vertices, plain[p].vertices, atol=1e-4)
+    best = pipe(ball, prompts, steps=3, seed=7, num_samples=2)
+    assert [b.seed for b in best] == [r[0].seed for r in ranked]
+
+
+def test_score_is_not_saved(pipe, ball, tmp_path):
+    anim = pipe(ball, "a ball bounces", steps=2, seed=0, num_samples=2)
+    assert anim.score is not None
+    for name in ("best.npz", "best.glb"):
+        back = load_animation(anim.save(tmp_path / name))
+        assert back.score is None and back.seed is None  # provenance is not written, score as seed
+        np.testing.assert_allclose(back.vertices, anim.vertices, atol=1e-5)

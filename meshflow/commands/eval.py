@@ -78,14 +78,15 @@ def run_vae(args) -> int:
     if args.json:
         print_json(result.to_json())
         return 0
-    print(f"{'clip':<48} {'N':>6} {'K':>5} {'error':>8} {'sample':>8} {'s':>6}")
+    print(f"{'clip':<48} {'N':>6} {'K':>5} {'error':>8} {'sample':>8} {'still':>8} {'s':>6}")
     for r in result.rows:
         print(f"{r['source'][:48]:<48} {r['vertices']:6d} {r['tokens']:5d} {r['error']:8.4f} "
-              f"{r['error_sample']:8.4f} {r['seconds']:6.2f}")
+              f"{r['error_sample']:8.4f} {r['error_still']:8.4f} {r['seconds']:6.2f}")
     s = result.summary()
     print(f"\n{s['num_clips']} clips, model {model_dir}: mean per-vertex error {s['mean']:.4f} (90th percentile "
           f"{s['p90']:.4f}) with the posterior mean, {s['mean_sample']:.4f} (p90 {s['p90_sample']:.4f}) with a "
-          f"posterior sample; {s['seconds_per_clip']:.2f} s per clip")
+          f"posterior sample; no motion (the rest pose in every frame) {s['mean_still']:.4f}; "
+          f"{s['seconds_per_clip']:.2f} s per clip")
     return 0
 
 

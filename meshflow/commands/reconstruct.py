@@ -8,7 +8,8 @@ import numpy as np
 from . import SUMMARIES
 from ..errors import MeshflowError, check_integer
 from ..io.animation import Animation, load_animation, save_animation
-from ..models.dymesh_vae import load_vae, reconstruct
+from ..eval.vae import reconstruct
+from ..models.dymesh_vae import load_vae
 from ..pipeline import resolve_device
 from ._common import add_device_argument
 

@@ -9,13 +9,15 @@
 """
 from .metrics import (edge_length_change, mesh_edges, motion_amount, motion_metrics, per_graph_mean,
                       per_vertex_error, second_difference, summarize)
-from .motion import (PROCEDURAL, MotionEvaluation, PromptCase, evaluate_animations, evaluate_frames,
-                     format_table, generate_and_evaluate, load_animations, procedural_prompts, read_prompts)
-from .vae import VAEEvaluation, evaluate_vae, open_eval_clips
+from .motion import (PARAPHRASE, PARAPHRASES, PROCEDURAL, MotionEvaluation, PromptCase, evaluate_animations,
+                     evaluate_frames, format_table, generate_and_evaluate, load_animations, paraphrase_cases,
+                     procedural_prompts, read_prompts)
+from .vae import VAEEvaluation, evaluate_vae, open_eval_clips, still_error
 
 __all__ = [
     "edge_length_change", "mesh_edges", "motion_amount", "motion_metrics", "per_graph_mean", "per_vertex_error",
-    "second_difference", "summarize", "PROCEDURAL", "MotionEvaluation", "PromptCase", "evaluate_animations",
-    "evaluate_frames", "format_table", "generate_and_evaluate", "load_animations", "procedural_prompts",
-    "read_prompts", "VAEEvaluation", "evaluate_vae", "open_eval_clips",
+    "second_difference", "summarize", "PARAPHRASE", "PARAPHRASES", "PROCEDURAL", "MotionEvaluation", "PromptCase",
+    "evaluate_animations", "evaluate_frames", "format_table", "generate_and_evaluate", "load_animations",
+    "paraphrase_cases", "procedural_prompts", "read_prompts", "VAEEvaluation", "evaluate_vae", "open_eval_clips",
+    "still_error",
 ]

@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -34,7 +34,50 @@ from .checks import check_motion
 from .metrics import motion_metrics, summarize
 
 PROCEDURAL = "procedural"
+PARAPHRASE = "paraphrase"
 STAGES = ("text", "encode", "sample", "decode")
+
+#: Prompts worded unlike any training caption, ``(template, label)`` with ``{object}`` for
+#: what the mesh is: adherence with these measures whether the text conditioning learned
+#: the motion or only the generator's wording. The verb phrase of each (the template after
+#: ``"the {object} "``) occurs in no caption the training data can hold: none of
+#: :mod:`meshflow.data.motions`' phrasings, none of :func:`meshflow.data.clips.caption_for`'s
+#: on the Quaternius clips (``tests/eval/test_paraphrases.py`` checks both). So they must stay
+#: out of the caption generators. Each asks only for what the label's check
+#: (:mod:`meshflow.eval.checks`) decides; no check tests a direction, so none asks for one.
+PARAPHRASES: Tuple[Tuple[str, str], ...] = (
+    ("the {object} turns around on the spot", "spin"),
+    ("the {object} pirouettes where it stands", "spin"),
+    ("the {object} revolves about its own centre", "spin"),
+    ("the {object} leaps into the air", "hop"),
+    ("the {object} springs off the ground and lands again", "hop"),
+    ("the {object} takes a single jump", "hop"),
+    ("the {object} jumps again and again", "bounce"),
+    ("the {object} hops repeatedly on the spot", "bounce"),
+    ("the {object} keeps springing up off the floor", "bounce"),
+    ("the {object} teeters from one side to the other", "sway"),
+    ("the {object} leans left, then right, then left", "sway"),
+    ("the {object} glides along the floor", "slide"),
+    ("the {object} skids across the ground", "slide"),
+    ("the {object} drifts along without turning", "slide"),
+    ("the {object} dips forward and comes back up", "nod"),
+    ("the {object} gives a little bow", "nod"),
+    ("the {object} rolls along like a wheel", "roll"),
+    ("the {object} turns over and over as it travels", "roll"),
+    ("the {object} curls over to one side", "bend"),
+    ("the {object} flexes sideways", "bend"),
+    ("the {object} corkscrews along its length", "twist"),
+    ("the {object} wrings its body like a towel", "twist"),
+    ("the {object} flattens and then stretches tall", "squash_stretch"),
+    ("the {object} squishes down and springs back up like rubber", "squash_stretch"),
+    ("the {object} slithers like a snake", "wave"),
+    ("the {object} wriggles from one end to the other", "wave"),
+    ("the {object} inflates and deflates", "breathe"),
+    ("the {object} grows a little and shrinks back", "breathe"),
+    ("the {object} puffs up and settles again", "breathe"),
+    ("the {object} swishes its tail", "wag"),
+    ("the {object} flaps its far end back and forth", "wag"),
+)
 
 
 @dataclass
@@ -61,6 +104,9 @@ class MotionEvaluation:
         out["adherence_by_label"] = {
             label: float(np.mean([r["ok"] for r in labelled if r["label"] == label]))
             for label in sorted({r["label"] for r in labelled})}
+        out["edge_change_by_label"] = {
+            label: summarize(r["edge_change"] for r in labelled if r["label"] == label)["mean"]
+            for label in out["adherence_by_label"]}
         timed = [r for r in rows if r.get("seconds") is not None]
         out["seconds_per_animation"] = summarize(r["seconds"] for r in timed)["mean"] if timed else None
         out["seconds_per_stage"] = {
@@ -115,9 +161,39 @@ def procedural_prompts(mesh, labels: Optional[Sequence[str]] = None, seed: int =
     """One caption per motion label, phrased as the procedural generator phrases it for this
     :class:`~meshflow.io.MeshFile` (its file name names the object)."""
 
-    name = Path(mesh.path).stem.lower()
+    name = mesh_word(mesh)
     return [PromptCase(make_motion(mesh.vertices, mesh.faces, label=label, rng=seed, name=name).caption, label)
             for label in (labels or LABELS)]
+
+
+def mesh_word(mesh) -> str:
+    """What a :class:`~meshflow.io.MeshFile` is, for a prompt: its file name's stem, lower case."""
+    return Path(mesh.path).stem.lower()
+
+
+def paraphrase_cases(object_word: str = "object", labels: Optional[Sequence[str]] = None,
+                     per_label: Optional[int] = None) -> List[PromptCase]:
+    r"""The :data:`PARAPHRASES` for one object (``"dog"`` -> "the dog leaps into the air", ...),
+    labelled, in the order of :data:`PARAPHRASES`.
+
+    Args:
+        object_word (str): what the mesh is. (default: ``"object"``)
+        labels (sequence of str, optional): only these labels. (default: every label)
+        per_label (int, optional): at most this many per label, the first ones. (default: all)
+
+    Raises:
+        MeshflowError: for an unknown label or ``per_label < 1``.
+    """
+    for label in labels or ():
+        check_label(label)
+    if per_label is not None and per_label < 1:
+        raise MeshflowError(f"Expected 'per_label' to be at least 1 (got {per_label})")
+    cases: List[PromptCase] = []
+    for template, label in PARAPHRASES:
+        if (labels is None or label in labels) and (per_label is None or
+                                                    sum(c.label == label for c in cases) < per_label):
+            cases.append(PromptCase(template.format(object=object_word), label))
+    return cases
 
 
 def _glb_animations(path: Path, fps: float) -> Iterator[Dict]:
@@ -223,7 +299,8 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
         pipe (AnimationPipeline): the model.
         meshes: mesh files, :class:`~meshflow.io.MeshFile` or ``trimesh.Trimesh`` objects.
         prompts: :data:`PROCEDURAL` (every motion label, phrased for each mesh by the
-            procedural generator; adherence is checked) or a list of :class:`PromptCase`.
+            procedural generator; adherence is checked), :data:`PARAPHRASE` (every one of
+            :data:`PARAPHRASES`, for each mesh) or a list of :class:`PromptCase`.
         seeds: sampling seeds (also the seed of the procedural captions).
         steps, guidance, tokens: as in :class:`~meshflow.pipeline.AnimationPipeline`.
         progress (callable, optional): wraps the iterable of jobs (e.g. ``tqdm``).
@@ -237,7 +314,12 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
     jobs = []
     for mesh in meshes:
         for seed in seeds:
-            cases = procedural_prompts(mesh, seed=seed) if prompts == PROCEDURAL else list(prompts)
+            if prompts == PROCEDURAL:
+                cases = procedural_prompts(mesh, seed=seed)
+            elif prompts == PARAPHRASE:
+                cases = paraphrase_cases(mesh_word(mesh))
+            else:
+                cases = list(prompts)
             jobs += [(mesh, case, seed) for case in cases]
     out = MotionEvaluation()
     for mesh, case, seed in (progress(jobs) if progress is not None else jobs):

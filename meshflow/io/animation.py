@@ -185,6 +185,9 @@ class Animation:
         timings (dict): seconds per stage (``read``, ``text``, ``encode``, ``sample``, ``decode``);
             stages shared by a batch are counted in full for each of its animations.
         notes (list): remarks for the user (point cloud, unconditional, loop).
+        score (float, optional): the ranking score of a candidate of ``num_samples > 1``
+            (:func:`meshflow.pipeline.score_sample`; lower is better). Provenance like ``seed``:
+            not written by :func:`save_animation`, ``None`` after :func:`load_animation`.
     """
 
     vertices: np.ndarray
@@ -205,6 +208,7 @@ class Animation:
     device: str = ""
     timings: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    score: Optional[float] = None
 
     @property
     def num_frames(self) -> int:

@@ -6,7 +6,9 @@ r"""Plain numpy geometry shared by the readers and writers of :mod:`meshflow.io`
   (:func:`weld_vertices`), animations merged by position and trajectory
   (:func:`weld_animation`), triangles that collapse dropped
   (:func:`drop_degenerate_faces`);
-* area-weighted face and vertex normals.
+* area-weighted face and vertex normals;
+* shape and motion of an animation against its frame 0 (:func:`edge_length_change`,
+  :func:`motion_amount`), in units of the original's normalisation scale.
 
 This is the bottom of ``meshflow.io``: it imports nothing but numpy.
 """
@@ -199,6 +201,71 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return unit(n).astype(np.float32)
 
 
-__all__ = ["compose_trs", "decompose_matrix", "drop_degenerate_faces", "face_normals", "quat_from_matrix",
-           "quat_normalize", "quat_slerp", "quat_to_matrix", "unit", "vertex_normals", "weld_animation",
-           "weld_vertices"]
+# ------------------------------------------------------ shape and motion ---
+def frame_scale(points: np.ndarray) -> float:
+    r"""The original's normalisation scale of one frame, :math:`s = \max_{i,d} |x_{id} - c_d|` with
+    :math:`c` the bounding-box centre (half the largest side of the box; 1 for a single point or none).
+
+    Shapes:
+        - **input:** points (N, 3)
+        - **output:** float
+    """
+    x = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(x) == 0:
+        return 1.0
+    center = (x.max(axis=0) + x.min(axis=0)) / 2
+    scale = float(np.abs(x - center).max())
+    return scale if scale > 0 else 1.0
+
+
+def mesh_edges(faces: np.ndarray) -> np.ndarray:
+    """Unique undirected edges (E, 2), ``i < j``, of triangles (F, 3)."""
+    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    e = e[e[:, 0] != e[:, 1]]
+    return np.unique(e, axis=0) if len(e) else e.reshape(0, 2)
+
+
+def edge_length_change(frames: np.ndarray, faces: np.ndarray) -> float:
+    r"""Shape preservation: the mean relative change of the edge lengths against frame 0.
+
+    .. math::
+        E = \operatorname{mean}_{t \ge 1,\,(i,j)}
+            \frac{\bigl|\,\lVert x_t^i - x_t^j\rVert - \ell_{ij}\bigr|}{\ell_{ij}},
+        \qquad \ell_{ij} = \lVert x_0^i - x_0^j\rVert
+
+    over the mesh edges (those of zero length in frame 0 left out): 0 for rigid motion.
+    0 when there is a single frame or no usable edge (a point cloud).
+
+    Shapes:
+        - **input:** frames (T, N, 3), faces (F, 3)
+        - **output:** float
+    """
+    x = np.asarray(frames, dtype=np.float64)
+    e = mesh_edges(faces)
+    if x.shape[0] < 2 or len(e) == 0:
+        return 0.0
+    length = np.linalg.norm(x[:, e[:, 0]] - x[:, e[:, 1]], axis=-1)  # (T, E)
+    keep = length[0] > 1e-12 * frame_scale(x[0])
+    if not keep.any():
+        return 0.0
+    return float((np.abs(length[1:, keep] - length[0, keep]) / length[0, keep]).mean())
+
+
+def motion_amount(frames: np.ndarray) -> float:
+    r"""Motion amount: the mean displacement from frame 0, :math:`\operatorname{mean}_{t,i}
+    \lVert x_t^i - x_0^i\rVert / s` with :math:`s` the :func:`frame_scale` of frame 0 (0 for no vertices).
+
+    Shapes:
+        - **input:** frames (T, N, 3)
+        - **output:** float
+    """
+    x = np.asarray(frames, dtype=np.float64)
+    if x.shape[1] == 0:
+        return 0.0
+    return float(np.linalg.norm(x - x[:1], axis=-1).mean() / frame_scale(x[0]))
+
+
+__all__ = ["compose_trs", "decompose_matrix", "drop_degenerate_faces", "edge_length_change", "face_normals",
+           "frame_scale", "mesh_edges", "motion_amount", "quat_from_matrix", "quat_normalize", "quat_slerp",
+           "quat_to_matrix", "unit", "vertex_normals", "weld_animation", "weld_vertices"]

@@ -7,6 +7,13 @@ animation can later be written back onto the original structure. Draco-compresse
 glTF, which trimesh cannot decode, is read by :class:`meshflow.io.gltf.GltfFile`
 (:func:`read_gltf_static`). The mesh graph of a file is built one layer up, by
 :func:`meshflow.data.graph.file_graph` (``meshflow.load_mesh``).
+
+OBJ and OFF stay trimesh's to read (one reader per format), after one pass over
+their lines that finds what trimesh would misread or report in numpy's words (an
+index out of range, a short row, counts that do not match the rows): each is a
+:class:`MeshFileError` naming the line, e.g. ``x.obj: line 12: face index 9 is out
+of range (the file has 8 vertices)``. trimesh then reads the lines without their
+comments, which it misplaces after data on a line.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import trimesh
@@ -112,11 +119,175 @@ def _check_file(path: Path):
     return ext, None
 
 
-def _load_trimesh_scene(path: Path, ext: str):
+def _snippet(line: str, limit: int = 40) -> str:
+    """``line`` for an error message: spaces collapsed, bytes that are not UTF-8 as '?', at most
+    ``limit`` characters."""
+    line = " ".join(line.encode("utf-8", errors="replace").decode("utf-8").split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _text_lines(path: Path) -> List[Tuple[int, str]]:
+    """``(line number, text without comment)`` of each non-blank line; a backslash at the end of a
+    line continues it (as trimesh reads it), numbered by its first line."""
+    text = path.read_bytes().decode("utf-8", errors="surrogateescape")  # bytes that are not UTF-8 kept as they are
+    pending, start, lines = "", 0, []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.endswith("\\"):
+            start = start or number
+            pending += line[:-1] + " "
+            continue
+        if pending:
+            line, first = pending + line, start
+            pending, start = "", 0
+        else:
+            first = number
+        if "#" in line:
+            line = line[:line.index("#")]
+        line = line.strip()
+        if line:
+            lines.append((first, line))
+    if pending.split("#", 1)[0].strip():
+        lines.append((start, pending.split("#", 1)[0].strip()))
+    return lines
+
+
+def _numbers(path: Path, number: int, line: str, values, count: int, form: str) -> None:
+    """At least ``count`` numbers in ``values`` (the tokens after the keyword), or a MeshFileError for the line."""
+    if len(values) < count:
+        raise MeshFileError(path, f"line {number}: expected '{form}' with {count} numbers (got '{_snippet(line)}')")
+    for value in values:
+        try:
+            float(value)
+        except ValueError:
+            raise MeshFileError(path, f"line {number}: '{_snippet(value, 20)}' is not a number "
+                                      f"(in '{_snippet(line)}')") from None
+
+
+_OBJ_KINDS = (("face", "vertices"), ("texture", "texture coordinates"), ("normal", "normals"))
+_OBJ_ROWS = {"v": (0, 3, "v x y z"), "vt": (1, 1, "vt u v"), "vn": (2, 3, "vn x y z")}
+
+
+def _check_obj_corner(path: Path, number: int, line: str, corner: str, counts, forward) -> None:
+    """One face corner 'i', 'i/t', 'i//n' or 'i/t/n' against the rows read so far (see :func:`_check_obj_text`)."""
+    for slot, part in enumerate(corner.split("/")[:3]):
+        if not part and slot:
+            continue  # 'i//n': no texture coordinate
+        try:
+            index = int(part)
+        except ValueError:
+            raise MeshFileError(path, f"line {number}: '{_snippet(corner, 20)}' is not a vertex index "
+                                      f"(in '{_snippet(line)}')") from None
+        kind, what = _OBJ_KINDS[slot]
+        if index == 0:
+            raise MeshFileError(path, f"line {number}: {kind} index 0 is not valid (OBJ counts from 1)")
+        if index < 0 and -index > counts[slot]:
+            raise MeshFileError(path, f"line {number}: {kind} index {index} is out of range "
+                                      f"({counts[slot]} {what} precede it)")
+        if index > counts[slot]:
+            forward.append((number, slot, index))
+
+
+def _check_obj_text(path: Path, lines: List[Tuple[int, str]]) -> None:
+    """The OBJ lines trimesh would misread: 'v'/'vt'/'vn' rows without enough numbers, faces of fewer
+    than 3 corners, corners that are not integers, and indices 0 or outside the file's vertices
+    (texture coordinates, normals); each a :class:`MeshFileError` naming the line.
+
+    A positive index may point past the rows read so far (checked against the whole file at the end);
+    a negative one counts back from the row before it.
+    """
+    counts = [0, 0, 0]  # v, vt, vn rows so far
+    forward = []  # (line, slot, index) of positive indices beyond the rows read so far
+    for number, line in lines:
+        key, *values = line.split()
+        if key in _OBJ_ROWS:
+            slot, need, form = _OBJ_ROWS[key]
+            try:
+                ok = len(values) >= need and [float(v) for v in values]
+            except ValueError:
+                ok = False
+            if not ok:
+                _numbers(path, number, line, values, need, form)
+            counts[slot] += 1
+        elif key == "f":
+            if len(values) < 3:
+                raise MeshFileError(path, f"line {number}: a face needs at least 3 vertices "
+                                          f"(got {len(values)} in '{_snippet(line)}')")
+            if "/" not in line:  # fast path: plain vertex indices, all within the rows so far
+                try:
+                    index = [int(v) for v in values]
+                    if min(index) > 0 and max(index) <= counts[0]:
+                        continue
+                except ValueError:
+                    pass
+            for corner in values:
+                _check_obj_corner(path, number, line, corner, counts, forward)
+    for number, slot, index in forward:
+        kind, what = _OBJ_KINDS[slot]
+        if index > counts[slot]:
+            raise MeshFileError(path, f"line {number}: {kind} index {index} is out of range "
+                                      f"(the file has {counts[slot]} {what})")
+
+
+def _check_off_text(path: Path, lines: List[Tuple[int, str]]) -> None:
+    """An OFF file's header, counts and rows as trimesh reads them: the 'OFF' keyword, a count line
+    'vertices faces [edges]', that many vertex rows of 3 numbers and face rows 'k i1 .. ik' with
+    k >= 3 indices in range, and no rows beyond; each problem a :class:`MeshFileError` naming the line."""
+    if not lines or "OFF" not in lines[0][1].split()[0].upper():
+        number, line = lines[0] if lines else (1, "")
+        raise MeshFileError(path, f"line {number}: expected the 'OFF' keyword (got '{_snippet(line)}')")
+    rest = lines[0][1].split(None, 1)[1:]
+    rows = ([(lines[0][0], rest[0])] if rest else []) + lines[1:]
+    if not rows:
+        raise MeshFileError(path, f"line {lines[0][0]}: expected the counts 'vertices faces edges' after 'OFF'")
+    head, line = rows[0]
+    try:
+        nv, nf = (int(c) for c in line.split()[:2])
+        if nv < 0 or nf < 0 or len(line.split()) < 2:
+            raise ValueError
+    except ValueError:
+        raise MeshFileError(path, f"line {head}: expected the counts 'vertices faces edges' "
+                                  f"(got '{_snippet(line)}')") from None
+    body = rows[1:]
+    if len(body) != nv + nf:
+        where = f"; the first extra one is line {body[nv + nf][0]}" if len(body) > nv + nf else ""
+        raise MeshFileError(path, f"line {head}: the counts say {nv} vertices and {nf} faces, "
+                                  f"so {nv + nf} rows should follow (got {len(body)}{where})")
+    for number, line in body[:nv]:
+        _numbers(path, number, line, line.split(), 3, "x y z")
+    for number, line in body[nv:]:
+        try:
+            values = [int(t) for t in line.split()]
+        except ValueError:
+            raise MeshFileError(path, f"line {number}: expected a face row 'k i1 .. ik' of integers "
+                                      f"(got '{_snippet(line)}')") from None
+        k = values[0]
+        if k < 3:
+            raise MeshFileError(path, f"line {number}: a face needs at least 3 vertices (got {k} in "
+                                      f"'{_snippet(line)}')")
+        if len(values) < 1 + k:
+            raise MeshFileError(path, f"line {number}: the face row counts {k} vertices but lists "
+                                      f"{len(values) - 1} (in '{_snippet(line)}')")
+        bad = next((i for i in values[1:1 + k] if not 0 <= i < nv), None)
+        if bad is not None:
+            raise MeshFileError(path, f"line {number}: face index {bad} is out of range "
+                                      f"(the file has {nv} vertices, indexed from 0)")
+
+
+_TEXT_CHECKS = {".obj": _check_obj_text, ".off": _check_off_text}
+
+
+def _load_trimesh_scene(path: Path, ext: str, text: Optional[str] = None):
+    """The file as a trimesh scene; ``text``, when given, is read in the file's place (its own
+    files, such as an OBJ's materials, are found beside ``path``)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            scene = trimesh.load(str(path), process=False, force="scene")
+            if text is None:
+                scene = trimesh.load(str(path), process=False, force="scene")
+            else:
+                data = io.BytesIO(text.encode("utf-8", errors="surrogateescape"))
+                scene = trimesh.load(data, file_type=ext[1:], process=False, force="scene",
+                                     resolver=trimesh.resolvers.FilePathResolver(str(path)))
     except Exception as e:  # trimesh raises many types for malformed files
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise MeshFileError(path, f"cannot be read as {ext[1:].upper()} ({msg})") from None
@@ -132,14 +303,20 @@ def read_mesh(path) -> MeshFile:
 
     Raises:
         MeshFileError: missing file, unknown extension, unreadable or mislabelled
-            file, no vertices, non-finite coordinates, face indices out of range.
+            file, no vertices, non-finite coordinates, face indices out of range;
+            for OBJ and OFF, a malformed row or count names its line in the file.
     """
     path = Path(path)
     ext, gltf = _check_file(path)
     if ext == "draco":
         parts = read_gltf_static(path)
     else:
-        scene = _load_trimesh_scene(path, ext)
+        text = None
+        if ext in _TEXT_CHECKS:  # trimesh's errors on these are numpy's, without the line
+            lines = _text_lines(path)
+            _TEXT_CHECKS[ext](path, lines)
+            text = "\n".join(line for _, line in lines) + "\n"  # trimesh misreads comments after data
+        scene = _load_trimesh_scene(path, ext, text)
         parts = []
         # Scene order: glTF node order, else the order geometries appear in the file.
         node_order = [n.get("name") for n in gltf.get("nodes", [])] if gltf else []

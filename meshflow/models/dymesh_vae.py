@@ -25,15 +25,14 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.graph import edge_index_from_faces, mesh_graph
+from ..data.graph import edge_index_from_faces
 from ..errors import CheckpointError
 from ..nn import (farthest_point_sampling, NeighborAttention, PointEmbedding, SyncAttention, SyncFeedForward,
-    TrajectoryEmbedding, VertexQueryAttention)
+    TokenSkinning, TrajectoryEmbedding, VertexQueryAttention)
 from .hub import config_from_dict, load_original_checkpoint, ModelMixin, unwrap_state_dict
 from .keymap import KeyMap
 
@@ -56,8 +55,12 @@ class DyMeshVAEConfig:
     # meshflow only
     max_tokens: int = 8192  # cap on the inference default K = max(num_traj, N // 8) for huge meshes
     chunk_size: Optional[int] = 8192  # vertex rows per block in vertex-sized work (bounds peak memory)
+    decoder: str = "offsets"  # "offsets": the paper's; "skin": token skinning; "blend": token skinning + offsets
+    skin_channels: int = 64  # D of the skinning-weight projections (decoder="blend")
 
     def __post_init__(self):
+        if self.decoder not in ("offsets", "blend", "skin"):
+            raise ValueError(f"Expected decoder to be 'offsets', 'skin' or 'blend' (got {self.decoder!r})")
         if self.output_dim != 3 * self.T:
             raise ValueError(f"Expected output_dim = 3 * T = {3 * self.T} (got output_dim={self.output_dim})")
 
@@ -104,6 +107,7 @@ class DyMeshVAEOutput:
     posterior: DiagonalGaussian  # trajectory posterior, (B, K, L)
     token_index: Tensor  # (B, K) global vertex rows of the tokens
     kl: Tensor  # (B,)
+    residual: Optional[Tensor] = None  # (N, T, 3) the offsets on top of the token skinning (decoder="blend")
 
 
 class DyMeshVAE(ModelMixin, nn.Module):
@@ -117,6 +121,10 @@ class DyMeshVAE(ModelMixin, nn.Module):
     log-variance. Decoder: ``dec_depth`` sync self-attention blocks over the
     tokens, then every vertex (query from :math:`e_0`) reads its mesh's tokens
     and predicts :math:`T` offsets; the output is :math:`V_0 + \text{offsets}`.
+    With ``decoder="skin"`` (meshflow only) every vertex follows a linear blend of
+    per-token rigid transforms instead (:class:`~meshflow.nn.TokenSkinning`, the tokens
+    as bones), so rotations and articulation are exact; ``decoder="blend"`` adds the
+    offsets on top as a residual.
 
     Built as ``DyMeshVAE(DyMeshVAEConfig(...))`` (or :meth:`from_config` with a
     dict); ``self.config`` holds the configuration and is the only copy of it.
@@ -159,8 +167,12 @@ class DyMeshVAE(ModelMixin, nn.Module):
             [SyncAttention(C, heads=config.heads, head_channels=config.dim_head) for _ in range(config.dec_depth)])
         self.dec_ff = nn.ModuleList([SyncFeedForward(C) for _ in range(config.dec_depth)])
         self.query_proj = nn.Linear(C, 2 * C)  # vertex queries from e0
-        self.vertex_attn = VertexQueryAttention(2 * C, C, C, heads=1, head_channels=2 * C, chunk_size=chunk_size)
-        self.to_offsets = nn.Linear(2 * C, config.output_dim)  # read as (T, 3) per vertex
+        offsets, skin = config.decoder in ("offsets", "blend"), config.decoder in ("skin", "blend")
+        self.vertex_attn = (VertexQueryAttention(2 * C, C, C, heads=1, head_channels=2 * C, chunk_size=chunk_size)
+                            if offsets else None)
+        self.to_offsets = nn.Linear(2 * C, config.output_dim) if offsets else None  # read as (T, 3) per vertex
+        self.skinning = (TokenSkinning(2 * C, C, T, head_channels=config.skin_channels, chunk_size=chunk_size)
+                         if skin else None)
 
         self.initialize_weights()
 
@@ -187,12 +199,13 @@ class DyMeshVAE(ModelMixin, nn.Module):
         for layer in self.neighbor_layers:
             nn.init.zeros_(layer.lin_out.weight)
             nn.init.zeros_(layer.lin_out.bias)
-        nn.init.zeros_(self.vertex_attn.lin_out.weight)
-        nn.init.zeros_(self.vertex_attn.lin_out.bias)
+        if self.vertex_attn is not None:
+            nn.init.zeros_(self.vertex_attn.lin_out.weight)
+            nn.init.zeros_(self.vertex_attn.lin_out.bias)
 
     # ------------------------------------------------------------------ inputs ---
     def _dtype(self) -> torch.dtype:
-        return self.to_offsets.weight.dtype
+        return self.query_proj.weight.dtype
 
     def _layout(self, data) -> Tuple[Tensor, Tensor]:
         """(pos (N, 3) in the model's dtype, ptr (B + 1,))."""
@@ -346,14 +359,27 @@ class DyMeshVAE(ModelMixin, nn.Module):
         return token_index
 
     # ---------------------------------------------------------------- decoder ---
-    def decode(self, latents: Tensor, data, vertex_embed: Optional[Tensor] = None) -> Tensor:
+    def decode(self, latents: Tensor, data, vertex_embed: Optional[Tensor] = None,
+               token_index: Optional[Tensor] = None,
+               return_residual: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         r"""Decodes latents (B, K, 2L) into trajectories (N, T, 3): absolute positions
-        :math:`V_0 + \text{offsets}` in every frame (frame 0 included)."""
+        :math:`V_0 + \text{offsets}` in every frame (frame 0 included); with
+        ``decoder="blend"`` the token skinning plus the offsets, which needs the token
+        vertices ``token_index`` (B, K) (global rows of ``data``, as :meth:`encode` picked them:
+        ``posterior.token_index``). ``return_residual`` also returns the offsets (N, T, 3)."""
         pos, ptr = self._layout(data)
         N, B, L = pos.size(0), ptr.numel() - 1, self.latent_dim
         if latents.dim() != 3 or latents.size(0) != B or latents.size(-1) != 2 * L:
             raise ValueError(f"Expected 'latents' to have shape (B, K, 2L) with B = {B}, 2L = {2 * L} "
                              f"(got {tuple(latents.shape)})")
+        if self.skinning is not None:
+            if token_index is None:
+                raise ValueError("Expected 'token_index' (B, K) for decoder='blend': the token vertices "
+                                 "encode picked (posterior.token_index)")
+            token_index = self._check_token_index(token_index, ptr)
+            if token_index.size(1) != latents.size(1):
+                raise ValueError(f"Expected 'token_index' to have K = {latents.size(1)} columns like 'latents' "
+                                 f"(got {token_index.size(1)})")
         e0 = self.embed_vertices(data) if vertex_embed is None else vertex_embed  # (N, C)
         latents = latents.to(self._dtype())
 
@@ -365,14 +391,22 @@ class DyMeshVAE(ModelMixin, nn.Module):
             r0, rT = ff(h0, hT)
             h0, hT = h0 + r0, hT + rT
 
+        if self.vertex_attn is None:  # decoder="skin"
+            skinned = self.skinning(self.query_proj(e0), pos, h0, hT, pos[token_index], ptr)
+            return (skinned, None) if return_residual else skinned
         folded = self.vertex_attn.fold(h0, hT)  # tokens projected once, then vertices in row blocks
         out = pos.new_empty(N, self.T, 3)
         step = self.config.chunk_size or N
         for a in range(0, N, step):
             b = min(a + step, N)
             y = self.vertex_attn.attend(self.query_proj(e0[a:b]), folded, (ptr - a).clamp(0, b - a))  # (n, 2C)
-            out[a:b] = pos[a:b].unsqueeze(1) + self.to_offsets(y).view(b - a, self.T, 3)  # V0 + offsets
-        return out  # (N, T, 3)
+            out[a:b] = self.to_offsets(y).view(b - a, self.T, 3)
+        if self.skinning is None:
+            recon = out + pos.unsqueeze(1)  # (N, T, 3): V0 + offsets
+        else:
+            skinned = self.skinning(self.query_proj(e0), pos, h0, hT, pos[token_index], ptr)  # blended transforms
+            recon = out + skinned  # + residual
+        return (recon, out) if return_residual else recon
 
     # ---------------------------------------------------------------- training ---
     def forward(self, data, num_tokens: Optional[int] = None, token_index: Optional[Tensor] = None,
@@ -382,18 +416,21 @@ class DyMeshVAE(ModelMixin, nn.Module):
         latents, posterior = self.encode(data, num_tokens, token_index, sample_posterior, vertex_embed=e0,
                                          generator=generator, random_first_token=random_first_token,
                                          fps_backend=fps_backend)
-        recon = self.decode(latents, data, vertex_embed=e0)
-        return DyMeshVAEOutput(recon=recon, latents=latents, posterior=posterior,
-                               token_index=posterior.token_index, kl=posterior.kl())
+        recon, residual = self.decode(latents, data, vertex_embed=e0, token_index=posterior.token_index,
+                                      return_residual=True)
+        return DyMeshVAEOutput(recon=recon, latents=latents, posterior=posterior, token_index=posterior.token_index,
+                               kl=posterior.kl(), residual=residual if self.skinning is not None else None)
 
-    def loss(self, output: DyMeshVAEOutput, data, beta: float = 1e-6,
-             recon_loss: str = "l2") -> Tuple[Tensor, Dict[str, Tensor]]:
+    def loss(self, output: DyMeshVAEOutput, data, beta: float = 1e-6, recon_loss: str = "l2",
+             residual_weight: float = 0.0) -> Tuple[Tensor, Dict[str, Tensor]]:
         r"""The original's training loss: mean Euclidean distance over all vertices and
         frames (``recon_loss="l2"``; ``"mse"`` is the mean squared error over vertices,
-        frames and axes) plus ``beta`` times the mean KL per mesh.
+        frames and axes) plus ``beta`` times the mean KL per mesh; with ``decoder="blend"``
+        plus ``residual_weight`` times the mean norm of the offsets on top of the token
+        skinning (so that motion goes through the transforms where they can carry it).
 
         Returns:
-            ``(loss, {"recon": ..., "kl": ...})``
+            ``(loss, {"recon": ..., "kl": ...[, "residual": ...]})``
         """
         pos, _ = self._layout(data)
         target = pos.unsqueeze(1) + self._traj(data, pos.size(0)).view(-1, self.T, 3)  # (N, T, 3)
@@ -404,7 +441,11 @@ class DyMeshVAE(ModelMixin, nn.Module):
         else:
             raise ValueError(f"Expected recon_loss to be 'l2' or 'mse' (got {recon_loss!r})")
         kl = output.kl.mean()
-        return rec + beta * kl, {"recon": rec.detach(), "kl": kl.detach()}
+        loss, logs = rec + beta * kl, {"recon": rec.detach(), "kl": kl.detach()}
+        if output.residual is not None:
+            residual = output.residual.norm(dim=-1).mean()
+            loss, logs["residual"] = loss + residual_weight * residual, residual.detach()
+        return loss, logs
 
 
 # ------------------------------------------------------------- checkpoints ---
@@ -512,50 +553,3 @@ def save_vae(model: DyMeshVAE, directory, extras: Optional[dict] = None, dtype: 
 def load_vae(directory, device="cpu") -> DyMeshVAE:
     """Loads the ``vae`` component of a meshflow model directory (float32, eval mode)."""
     return DyMeshVAE.from_directory(directory, "vae", device=device, dtype=torch.float32)
-
-
-# --------------------------------------------------------------- round trip ---
-def reconstruct(model: DyMeshVAE, vertices, faces, num_tokens: Optional[int] = None, weld: bool = True,
-                device=None, sample_posterior: bool = False,
-                generator: Optional[torch.Generator] = None) -> Tuple["np.ndarray", float, int]:
-    r"""VAE round trip of an animation with the posterior mean (or a posterior sample).
-
-    The sequence is normalised the original way (frame-0 bounding-box centre,
-    frame-0 max abs coordinate), vertices at identical frame-0 positions are
-    welded for the graph (each keeps the first one's trajectory), and the
-    reconstruction is mapped back to every input vertex.
-
-    Args:
-        model: a :class:`DyMeshVAE` (put in eval mode).
-        vertices: (T, N, 3) positions with T = ``model.T``.
-        faces: (F, 3) triangles.
-        num_tokens: K (default: :meth:`DyMeshVAE.num_tokens` of the welded mesh).
-        weld: merge vertices at identical frame-0 positions. (default: ``True``)
-        device: where to run (default: the model's device).
-        sample_posterior: decode a posterior sample instead of the mean. (default: ``False``)
-        generator: for the posterior sample.
-
-    Returns:
-        ``(reconstruction (T, N, 3) in the input's units, mean per-vertex Euclidean
-        error over frames and vertices in normalised units, K)``.
-    """
-
-    V = np.asarray(vertices, dtype=np.float32)
-    if V.ndim != 3 or V.shape[2] != 3:
-        raise ValueError(f"Expected 'vertices' to have shape (T, N, 3) (got {V.shape})")
-    if V.shape[0] != model.T:
-        raise ValueError(f"Expected {model.T} frames for this model (got {V.shape[0]})")
-    device = torch.device(device) if device is not None else model.to_offsets.weight.device
-    data = mesh_graph(V[0], faces, weld=weld)
-    center, scale = data.center.numpy().reshape(1, 1, 3), float(data.scale)
-    normalised = (V - center) / scale  # (T, N_file, 3)
-    first = np.unique(data.source_index.numpy(), return_index=True)[1]  # first file vertex of each welded one
-    moving = normalised[:, first]
-    data.traj = torch.from_numpy(np.ascontiguousarray((moving - moving[:1]).transpose(1, 0, 2)))  # (N, T, 3)
-    K = num_tokens if num_tokens is not None else model.num_tokens(data.num_nodes)
-    model.eval()
-    with torch.no_grad():
-        out = model(data.to(device), num_tokens=K, sample_posterior=sample_posterior, generator=generator)
-    recon = out.recon.float().cpu()[data.source_index.cpu()].permute(1, 0, 2).numpy()  # (T, N_file, 3), normalised
-    error = float(np.linalg.norm(recon - normalised, axis=-1).mean())
-    return recon * scale + center, error, K

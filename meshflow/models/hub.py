@@ -23,7 +23,7 @@ import os
 import re
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import torch
 from safetensors.torch import load_file
@@ -90,9 +90,9 @@ def load_strict(model: torch.nn.Module, state: Mapping[str, Tensor], what: str) 
     wrong = [k for k, v in state.items() if own[k].shape != v.shape]
     if wrong:
         k = wrong[0]
+        more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""  # names would make the line too long
         raise CheckpointError(f"{what}: expected '{k}' of shape {tuple(own[k].shape)} (got {tuple(state[k].shape)}); "
-                              f"the {type(model).__name__} weights do not match the config "
-                              f"(wrong shape: {_names(wrong)})")
+                              f"the {type(model).__name__} weights do not match the config (wrong shape: {k}{more})")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
@@ -144,17 +144,46 @@ def load_component(directory, name: str, device="cpu") -> Tuple[dict, Dict[str, 
 C = TypeVar("C")
 
 
+_KINDS = {int: "an integer of at least 1", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _field_problem(name: str, kind, value) -> Optional[str]:
+    """Why ``value`` does not fit a config field annotated ``kind`` (None when it fits). Integer fields of
+    the model configs are sizes and counts, so they are at least 1; ``Optional[X]`` also takes None."""
+    args = get_args(kind)
+    if get_origin(kind) is Union and type(None) in args:
+        if value is None:
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if kind not in _KINDS:
+        return None  # containers and the like: the config's own __post_init__ checks them
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    else:
+        ok = isinstance(value, kind)
+    shown = json.dumps(value) if isinstance(value, (str, bool)) or value is None else repr(value)
+    return None if ok else f"Expected '{name}' to be {_KINDS[kind]} (got {shown})"
+
+
 def config_from_dict(config_class: Type[C], config: Mapping[str, Any], what: str) -> C:
-    """``config_class(**config)`` for a dataclass config; an unknown key or an invalid value is one
-    :class:`CheckpointError` that names it (``what`` names the config, e.g. ``DyMeshVAE config``)."""
+    """``config_class(**config)`` for a dataclass config; an unknown key, a value of the wrong type
+    (from the field annotations) or one its ``__post_init__`` refuses is one :class:`CheckpointError`
+    that names it (``what`` names the config, e.g. ``DyMeshVAE config``)."""
     known = {f.name for f in fields(config_class)}
     unknown = sorted(set(config) - known)
     if unknown:
         raise CheckpointError(f"unknown {what} key(s) {', '.join(unknown)} "
                               f"(expected some of: {', '.join(sorted(known))})")
+    hints = get_type_hints(config_class)
+    for name, value in config.items():
+        problem = _field_problem(name, hints[name], value)
+        if problem:
+            raise CheckpointError(f"invalid {what} ({problem})")
     try:
         return config_class(**config)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ArithmeticError) as e:  # __post_init__'s checks (a zero divisor included)
         raise CheckpointError(f"invalid {what} ({e})") from None
 
 
@@ -176,7 +205,13 @@ class ModelMixin:
     @classmethod
     def from_config(cls: Type[M], config: Mapping[str, Any]) -> M:
         """The model built from a config dict (e.g. a component of config.json); unknown keys are refused."""
-        return cls(config_from_dict(cls.config_class, config, f"{cls.__name__} config"))
+        what = f"{cls.__name__} config"
+        resolved = config_from_dict(cls.config_class, config, what)
+        try:
+            return cls(resolved)
+        except (TypeError, ValueError, RuntimeError, ArithmeticError) as e:  # sizes the layers cannot take
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            raise CheckpointError(f"invalid {what} (the layers cannot be built from it: {first[:120]})") from None
 
     def save_component(self, directory, name: Optional[str] = None, extras: Optional[dict] = None,
                        dtype: Optional[torch.dtype] = None) -> Path:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
-from .hub import ModelMixin, load_strict
+from .hub import ModelMixin, config_from_dict, load_strict
 from .keymap import KeyMap
 
 
@@ -302,7 +302,7 @@ def config_from_original(rf_config: Mapping, state_dict: Optional[Mapping[str, T
         w = state_dict.get("clip_token_mlp.weight", state_dict.get("text_proj.weight"))
         if w is not None:
             kwargs["text_dim"] = int(w.shape[1])
-    return MMDiTConfig(**kwargs)
+    return config_from_dict(MMDiTConfig, kwargs, "rf_config")
 
 
 def load_original_mmdit(state_dict: Mapping[str, Tensor], rf_config: Mapping) -> MMDiT:

@@ -5,6 +5,7 @@ from .neighbor_attention import NeighborAttention
 from .point_embedding import PointEmbedding
 from .sync_attention import SyncAttention
 from .sync_feed_forward import SyncFeedForward
+from .token_skinning import rotation_6d, TokenSkinning
 from .trajectory_embedding import TrajectoryEmbedding
 from .vertex_query_attention import VertexQueryAttention
 
@@ -16,6 +17,8 @@ __all__ = [
     "GEGLUFeedForward",
     "SyncFeedForward",
     "VertexQueryAttention",
+    "TokenSkinning",
+    "rotation_6d",
     "farthest_point_sampling",
     "fps_fast",
     "fps_reference",

@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 
@@ -50,12 +50,23 @@ class TrainState:
         self.step, self.epoch, self.batch_in_epoch = int(d["step"]), int(d["epoch"]), int(d["batch_in_epoch"])
 
 
-def load_initial_weights(model: torch.nn.Module, directory, component: str) -> torch.nn.Module:
+def load_initial_weights(model: torch.nn.Module, directory, component: str,
+                         new_modules: Tuple[str, ...] = (), dropped_modules: Tuple[str, ...] = ()) -> torch.nn.Module:
     """Copies the weights of component ``component`` of the model directory ``directory`` into
-    ``model`` (fine-tuning: ``init_from=DIR``). Every key and shape must match; the error names
-    the directory and the first mismatch."""
+    ``model`` (fine-tuning: ``init_from=DIR``). Every key and shape must match, except that
+    ``model``'s modules named in ``new_modules`` (e.g. ``("skinning",)``: a decoder head the
+    source does not have) keep their fresh initialisation when the source lacks them, and the
+    source's modules named in ``dropped_modules`` that ``model`` does not have are left out
+    (e.g. the offsets head of a paper decoder fine-tuned into ``decoder="skin"``); the
+    error names the directory and the first mismatch."""
 
     _, state = load_component(directory, component)
+    own = model.state_dict()
+    for name, value in own.items():
+        if name.split(".")[0] in new_modules and name not in state:
+            state[name] = value
+    for name in [n for n in state if n.split(".")[0] in dropped_modules and n not in own]:
+        del state[name]
     load_strict(model, state, f"init_from {directory} ({component})")
     return model
 

@@ -33,6 +33,8 @@ class VAETrainConfig:
     kl_weight: float = 1e-6  # the original's code (the paper's text says 1e-3 with MSE)
     recon_loss: str = "l2"  # "l2": mean Euclidean distance (original); "mse"
     init_from: str = ""  # model directory whose VAE initialises the weights (fine-tuning); empty: random
+    residual_weight: float = 0.0  # decoder="blend": weight of the mean norm of the offsets on top of the skinning
+    reset_residual: bool = False  # zero the final vertex attention's output after init_from (as a fresh model has)
 
 
 class VAETask(Task):
@@ -48,7 +50,11 @@ class VAETask(Task):
     def build_model(self) -> DyMeshVAE:
         model = DyMeshVAE(self.cfg.model)
         if self.cfg.init_from:
-            load_initial_weights(model, self.cfg.init_from, "vae")
+            load_initial_weights(model, self.cfg.init_from, "vae", new_modules=("skinning",),
+                                 dropped_modules=("vertex_attn", "to_offsets"))
+        if self.cfg.reset_residual and model.vertex_attn is not None:
+            torch.nn.init.zeros_(model.vertex_attn.lin_out.weight)
+            torch.nn.init.zeros_(model.vertex_attn.lin_out.bias)
         return model
 
     def dataloaders(self):
@@ -58,7 +64,8 @@ class VAETask(Task):
     def loss(self, model, batch):
         out = model(batch)
         loss, logs = self.accelerator.unwrap_model(model).loss(
-            out, batch, beta=self.cfg.kl_weight, recon_loss=self.cfg.recon_loss)
+            out, batch, beta=self.cfg.kl_weight, recon_loss=self.cfg.recon_loss,
+            residual_weight=self.cfg.residual_weight)
         return loss, {k: float(v) for k, v in logs.items()}
 
     @torch.no_grad()

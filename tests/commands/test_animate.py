@@ -11,6 +11,7 @@ import pytest
 import torch
 import trimesh
 
+from meshflow.commands.animate import sample_path
 from meshflow.commands.main import main
 from meshflow.errors import MeshflowError
 from meshflow.io import read_mesh
@@ -155,6 +156,7 @@ CHECKED = [  # (arguments, the same value for AnimationPipeline.check_inputs)
     (["--fps", "0"], dict(fps=0.0)),
     (["--fps", "nan"], dict(fps=float("nan"))),
     (["--device", "gpu0"], dict(device="gpu0")),
+    (["--num-samples", "0"], dict(num_samples=0)),
 ] + ([] if torch.cuda.is_available() else [(["--device", "cuda"], dict(device="cuda"))])
 
 
@@ -246,3 +248,49 @@ def test_four_points_animate(model_dir, out_dir, tmp_path):
     obj.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n")
     assert animate(obj, "-p", "x", "-o", out_dir / "x.npz", "--model", model_dir) == 0
     assert load_animation(out_dir / "x.npz").vertices.shape[1:] == (4, 3)
+
+
+def test_num_samples_keep_all(model_dir, out_dir, tmp_path, capsys):
+    ball = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(1).export(ball)
+    rc = animate(ball, "-p", "a ball bounces", "-o", out_dir / "ball.npz", "--model", model_dir, "--seed", "5",
+                 "--num-samples", "3", "--keep-all")
+    stdout = capsys.readouterr().out
+    assert rc == 0 and sorted(os.listdir(out_dir)) == ["ball.npz", "ball.sample2.npz", "ball.sample3.npz"]
+    ranked = AnimationPipeline.from_pretrained(model_dir)(str(ball), "a ball bounces", steps=3, seed=5,
+                                                          num_samples=3, return_all=True)
+    for name, want in zip(["ball.npz", "ball.sample2.npz", "ball.sample3.npz"], ranked):  # ranked order
+        np.testing.assert_allclose(load_animation(out_dir / name).vertices, want.vertices, atol=1e-6)
+    best = ranked[0]
+    assert f"3 seeds 5-7 in one batch; best: seed {best.seed}, score {best.score:.4f} (lower is better)" in stdout
+    assert f"sample 2  {out_dir / 'ball.sample2.npz'} (seed {ranked[1].seed}, score {ranked[1].score:.4f})" in stdout
+    assert "note: best of 3 samples by score" in stdout and "score " in stdout.split("time")[-1]
+
+    # Without --keep-all only the best is written.
+    rc = animate(ball, "-p", "a ball bounces", "-o", out_dir / "only.npz", "--model", model_dir, "--seed", "5",
+                 "--num-samples", "2")
+    assert rc == 0 and "2 seeds 5-6 in one batch" in capsys.readouterr().out
+    assert not any(name.startswith("only.sample") for name in os.listdir(out_dir))
+
+
+def test_sample_path():
+    assert sample_path("out/dog.glb", 2, "glb") == os.path.join("out", "dog.sample2.glb")
+    assert sample_path("dog.v1.npz", 3, "npz") == "dog.v1.sample3.npz"
+    assert sample_path("out/frames/", 2, "obj") == os.path.join("out", "frames.sample2") + "/"
+
+
+def test_keep_all_is_checked_before_any_work(out_dir, tmp_path, capsys):
+    """--model does not exist: every refusal here comes before the model loads."""
+    ball = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(1).export(ball)
+    nowhere = tmp_path / "nowhere"
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere, "--keep-all"),
+                  r"--keep-all: Expected --num-samples of at least 2 \(got 1\)$")
+    (out_dir / "x.sample3.glb").mkdir()  # the third sample's path is a folder
+    rc = animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere, "--num-samples", "3", "--keep-all")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "x.sample3.glb: Expected a file path for a .glb output (got an existing folder)" \
+        in err[0]
+    assert os.listdir(out_dir) == ["x.sample3.glb"] and os.listdir(out_dir / "x.sample3.glb") == []
+    rc = animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere, "--num-samples", "3")  # not written
+    assert rc == 2 and "model directory not found" in capsys.readouterr().err

@@ -24,12 +24,12 @@ def _json(capsys, argv):
 def test_eval_vae_table_and_json(model_dir, clip_folder, capsys):
     out = _json(capsys, ["eval", "vae", "--model", str(model_dir), "--data", str(clip_folder), "--tokens", "12",
                          "--json"])
-    assert {"mean", "p90", "clips", "mean_sample", "seconds_per_clip"} <= set(out)
+    assert {"mean", "p90", "clips", "mean_sample", "mean_still", "seconds_per_clip"} <= set(out)
     assert len(out["clips"]) == 6 and out["tokens"] == 12
     assert out["mean"] == pytest.approx(np.mean([c["error"] for c in out["clips"]]))
     assert main(["eval", "vae", "--model", str(model_dir), "--data", str(clip_folder), "--limit", "2"]) == 0
     text = capsys.readouterr().out
-    assert "2 clips" in text and "mean per-vertex error" in text and "90th percentile" in text
+    assert "2 clips" in text and "mean per-vertex error" in text and "90th percentile" in text and "no motion" in text
 
 
 def test_eval_motion_given_and_generated(model_dir, labelled_anims, tmp_path, capsys):

@@ -1,10 +1,15 @@
-"""`meshflow` itself: the list of subcommands, --help of each, the console entry point."""
+"""`meshflow` itself: the list of subcommands, --help of each, the console entry point, the signal policy
+(its end-to-end rows, signals while importing, sampling and writing, are in tests/test_reliability.py)."""
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from meshflow.commands import COMMAND_MODULES, SUMMARIES
+from meshflow.errors import Interrupted
 from meshflow.commands.main import build_parser, load_command, main
 
 SUBCOMMANDS = ["animate", "convert-original", "data", "eval", "inspect", "preview", "reconstruct", "train"]
@@ -63,3 +68,41 @@ def test_device_default_is_auto():
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "meshflow", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "inspect" in out.stdout
+
+
+class _Swallows:
+    """A stand-in for the `inspect` module whose run() gets a signal, swallows the exception (as trimesh's
+    import wrappers do) and then fails with another error, or finishes."""
+
+    NAME = "inspect"
+
+    def __init__(self, sig, then):
+        self.sig, self.then = sig, then
+
+    def add_parser(self, subparsers):
+        subparsers.add_parser("inspect").set_defaults(func=self.run)
+
+    def run(self, args):
+        try:
+            os.kill(os.getpid(), self.sig)
+            time.sleep(5)  # the handler raises here
+        except BaseException:
+            pass
+        if self.then == "error":
+            raise TypeError("'ExceptionWrapper' object is not callable")
+        return 0
+
+
+@pytest.mark.parametrize("then", ["error", "finish"])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_swallowed_interrupt_still_ends_as_interrupted(sig, code, then, monkeypatch, capsys):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr("meshflow.commands.main.load_command", lambda name: _Swallows(sig, then))
+    assert main(["inspect"]) == code
+    assert capsys.readouterr().err == "meshflow inspect: interrupted\n"
+    assert {s: signal.getsignal(s) for s in before} == before  # main(argv) puts the handlers back
+
+
+def test_interrupted_carries_the_exit_code():
+    assert Interrupted(signal.SIGTERM).exit_code == 143 and Interrupted(signal.SIGINT).exit_code == 130
+    assert isinstance(Interrupted(signal.SIGTERM), KeyboardInterrupt)  # every Ctrl-C cleanup runs for SIGTERM too

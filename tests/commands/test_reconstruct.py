@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from meshflow.commands.main import main
-from meshflow.models.dymesh_vae import load_original_vae, load_vae, reconstruct, save_vae
+from meshflow.eval.vae import reconstruct
+from meshflow.models.dymesh_vae import load_original_vae, load_vae, save_vae
 
 GOLDEN = ("golden", "animateanymesh")
 

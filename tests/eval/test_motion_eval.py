@@ -113,7 +113,9 @@ def test_generate_and_evaluate(tmp_path):
     s = result.summary()
     assert set(s["seconds_per_stage"]) == {"text", "encode", "sample", "decode"}
     assert s["adherence"] == pytest.approx(np.mean([r["ok"] for r in result.rows]))
-    assert set(s["adherence_by_label"]) == set(LABELS)
+    assert set(s["adherence_by_label"]) == set(LABELS) == set(s["edge_change_by_label"])
+    assert s["edge_change_by_label"]["spin"] == pytest.approx(
+        np.mean([r["edge_change"] for r in result.rows if r["label"] == "spin"]))
     table = format_table(result)
     assert "prompt adherence" in table and "time per animation" in table and len(table.splitlines()) == 26 + 5
     free = generate_and_evaluate(pipe, [tmp_path / "ball.obj"], [PromptCase("a ball rolls")], steps=3)

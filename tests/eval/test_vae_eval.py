@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from meshflow.errors import MeshflowError
-from meshflow.eval.vae import evaluate_vae, open_eval_clips
+from meshflow.data.dataset import clip_to_data
+from meshflow.eval.vae import evaluate_vae, open_eval_clips, still_error
 from meshflow.models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig
 
 
@@ -33,12 +34,38 @@ def test_errors_match_a_direct_forward(vae, clip_folder):
         assert row["tokens"] == 12 and row["vertices"] == data.num_nodes and row["seconds"] > 0
         assert row["source"] == data.source and row["caption"] == data.caption
         assert row["error_sample"] != row["error"]  # a posterior sample decodes differently
+        assert row["error_still"] == pytest.approx((target - data.pos.unsqueeze(1)).norm(dim=-1).mean().item())
     again = evaluate_vae(vae, ds, tokens=12, seed=3)
     assert [r["error_sample"] for r in again.rows] == [r["error_sample"] for r in result.rows]
     s = result.to_json()
     assert s["mean"] == pytest.approx(np.mean([r["error"] for r in result.rows]))
     assert s["p90"] == pytest.approx(np.percentile([r["error"] for r in result.rows], 90))
     assert s["num_clips"] == 6 and len(s["clips"]) == 6
+    assert s["mean_still"] == pytest.approx(np.mean([r["error_still"] for r in result.rows]))
+    assert s["p90_still"] == pytest.approx(np.percentile([r["error_still"] for r in result.rows], 90))
+
+
+def test_still_baseline_by_hand(vae):
+    """A square whose vertices move by known offsets: the baseline is their mean length, and a
+    VAE's error on the clip is read beside it (an untrained decoder that outputs almost no motion
+    scores close to the baseline)."""
+    rest = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=np.float32) - 0.5
+    frames = np.repeat(rest[None], 8, axis=0)
+    frames[:, 0] += np.linspace(0, 0.7, 8)[:, None] * np.array([3.0, 4.0, 0.0]) / 5  # |offset| = 0.1 t
+    frames[:, 2, 2] -= np.linspace(0, 0.35, 8)  # |offset| = 0.05 t
+    faces = np.array([[0, 1, 2], [0, 2, 3]])
+    data = clip_to_data(frames, faces, "a square moves", source="square")
+    # per vertex mean over 8 frames: 0.35 and 0.175; vertices 1 and 3 still: (0.35 + 0.175) / 4
+    assert still_error(data.traj) == pytest.approx(0.525 / 4, rel=1e-6)
+    (row,) = evaluate_vae(vae, [data], tokens=4).rows
+    assert row["error_still"] == pytest.approx(0.525 / 4, rel=1e-6)
+    with torch.no_grad():
+        recon = vae(data, num_tokens=4, sample_posterior=False).recon
+    assert row["error"] == pytest.approx((recon - data.pos.unsqueeze(1) - data.traj).norm(dim=-1).mean().item(),
+                                         rel=1e-5)
+    assert row["error"] != pytest.approx(row["error_still"])  # the decoder's motion is not zero
+    with pytest.raises(ValueError, match=r"Expected 'traj' to have shape \(N, T, 3\) \(got \(4, 3\)\)"):
+        still_error(torch.zeros(4, 3))
 
 
 def test_animation_files_give_the_same_clips(vae, labelled_anims, clip_folder):

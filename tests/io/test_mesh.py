@@ -1,4 +1,6 @@
 
+import re
+
 import numpy as np
 import pytest
 import trimesh
@@ -99,10 +101,59 @@ def test_non_finite_coordinates(tmp_path):
         read_mesh(p)
 
 
-def test_face_index_out_of_range(tmp_path):
-    p = write(tmp_path, "o.off", "OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n")
-    with pytest.raises(MeshFileError, match=r"o\.off: (face indices out of range|cannot be read)"):
-        read_mesh(p)
+TRI = "v 0 0 0\nv 1 0 0\nv 0 1 0\n"
+OFF3 = "OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n"
+BAD_TEXT = [  # (name, text, the error after "NAME: "): the file's own line and index, not numpy's words
+    ("x.obj", TRI + "v 1 1 0\n# c\n\nf 1 2 3\nf 1 2 9\n",
+     r"line 8: face index 9 is out of range \(the file has 4 vertices\)$"),
+    ("x.obj", TRI + "f 1 2 -4\n", r"line 4: face index -4 is out of range \(3 vertices precede it\)"),
+    ("x.obj", TRI + "f 0 1 2\n", r"line 4: face index 0 is not valid \(OBJ counts from 1\)"),
+    ("x.obj", TRI + "vt 0 0\nf 1/1 2/1 3/2\n", r"line 5: texture index 2 is out of range \(the file has 1 texture"),
+    ("x.obj", TRI + "vn 0 0 1\nf 1//1 2//1 3//3\n", r"line 5: normal index 3 is out of range \(the file has 1 normals"),
+    ("x.obj", "v 0 0 0\nv 1 x 0\nv 0 1 0\nf 1 2 3\n", r"line 2: 'x' is not a number \(in 'v 1 x 0'\)"),
+    ("x.obj", "v 0 0 0\nv 1 0\nv 0 1 0\nf 1 2 3\n", r"line 2: expected 'v x y z' with 3 numbers \(got 'v 1 0'\)"),
+    ("x.obj", TRI + "f 1 2 a\n", r"line 4: 'a' is not a vertex index \(in 'f 1 2 a'\)"),
+    ("x.obj", TRI + "f 1 2\n", r"line 4: a face needs at least 3 vertices \(got 2 in 'f 1 2'\)"),
+    ("x.off", OFF3 + "3 0 1 7\n", r"line 6: face index 7 is out of range \(the file has 3 vertices, indexed from 0\)"),
+    ("x.off", OFF3 + "3 0 1 -1\n", r"line 6: face index -1 is out of range \(the file has 3 vertices"),
+    ("x.off", "OFF\n4 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n",
+     r"line 2: the counts say 4 vertices and 1 faces, so 5 rows should follow \(got 4\)"),
+    ("x.off", OFF3 + "3 0 1 2\n3 0 2 1\n",
+     r"line 2: the counts say 3 vertices and 1 faces, so 4 rows should follow "
+     r"\(got 5; the first extra one is line 7\)"),
+    ("x.off", "OFF\n3 1 0\n0 0 0\n1 0\n0 1 0\n3 0 1 2\n", r"line 4: expected 'x y z' with 3 numbers \(got '1 0'\)"),
+    ("x.off", "OFF\n3 1 0\n0 0 0\n1 y 0\n0 1 0\n3 0 1 2\n", r"line 4: 'y' is not a number"),
+    ("x.off", OFF3 + "3 0 1\n", r"line 6: the face row counts 3 vertices but lists 2 \(in '3 0 1'\)"),
+    ("x.off", OFF3 + "2 0 1\n", r"line 6: a face needs at least 3 vertices \(got 2 in '2 0 1'\)"),
+    ("x.off", "OFF\n3 x 0\n", r"line 2: expected the counts 'vertices faces edges' \(got '3 x 0'\)"),
+    ("x.off", "# made by hand\nMESH\n3 1 0\n", r"line 2: expected the 'OFF' keyword \(got 'MESH'\)"),
+]
+
+
+@pytest.mark.parametrize("name, text, problem", BAD_TEXT, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_TEXT)])
+def test_obj_and_off_errors_name_the_line(tmp_path, name, text, problem):
+    with pytest.raises(MeshFileError, match=rf"^{re.escape(str(tmp_path / name))}: {problem}") as e:
+        read_mesh(write(tmp_path, name, text))
+    assert "\n" not in str(e.value) and "shape" not in str(e.value)
+
+
+@pytest.mark.parametrize("name, text, faces", [
+    ("ok.obj", TRI + "v 1 1 0\nf -4 -3 -2\nf 1/1 2/1 4/1\nvt 0 0\n", [[0, 1, 2], [0, 1, 3]]),  # relative, forward vt
+    ("ok.obj", "v 0 0 0\nf 1 2 3\nv 1 0 \\\n 0\nv 0 1 0\n", [[0, 1, 2]]),  # forward index; continued line
+    # counts on the header line, a comment after data, a blank line, a face colour
+    ("ok.off", "OFF 3 1 0\n0 0 0 # a comment\n\n1 0 0\n0 1 0\n3 0 1 2 255 0 0\n", [[0, 1, 2]]),
+])
+def test_valid_obj_and_off_variants_still_load(tmp_path, name, text, faces):
+    assert read_mesh(write(tmp_path, name, text)).faces.tolist() == faces
+
+
+@pytest.mark.parametrize("name, text", [
+    ("c.obj", "# head\nv 0 0 0 # a comment after data\nv 1 0 0\n# mid\nv 0 1 0\nf 1 2 3 # c\n"),  # trimesh refused
+    ("c.off", "OFF\n3 1 0\n# c\n0 0 0\n\n1 0 0\n0 1 0\n3 0 1 2\n"),  # trimesh read the counts as a vertex
+])
+def test_comments_are_not_misread(tmp_path, name, text):
+    mesh = read_mesh(write(tmp_path, name, text))
+    assert mesh.vertices.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 0]] and mesh.faces.tolist() == [[0, 1, 2]]
 
 
 def test_file_that_is_not_what_its_extension_says(tmp_path):

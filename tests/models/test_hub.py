@@ -1,6 +1,7 @@
 """Model directories (meshflow.models.hub): components save and load through ModelMixin."""
 import json
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from meshflow.errors import CheckpointError
 from meshflow.models import DyMeshVAE, DyMeshVAEConfig, MMDiT, MMDiTConfig
 from meshflow.models.hub import (ModelMixin, config_from_dict, load_component, load_model_config, load_strict,
                                  safe_torch_load, save_model_dir)
+from meshflow.models.mmdit import config_from_original
 from meshflow.pipeline import BUNDLED_MODEL, AnimationPipeline
 
 VAE = DyMeshVAEConfig(enc_depth=1, dec_depth=1, dim=16, output_dim=12, latent_dim=4, heads=2, dim_head=8, T=4,
@@ -56,6 +58,49 @@ def test_from_config_refuses_unknown_keys():
         MMDiT.from_config({"width": 10, "heads": 4})
     with pytest.raises(CheckpointError, match=r"unknown DyMeshVAE config key\(s\) x"):
         config_from_dict(DyMeshVAEConfig, {"x": 1}, "DyMeshVAE config")
+
+
+@pytest.mark.parametrize("cls, values, problem", [
+    (MMDiT, {"width": 256, "heads": 6}, r"Expected 'width' divisible by 'heads' \(got width=256, heads=6\)"),
+    (MMDiT, {"heads": 0}, r"Expected 'heads' to be an integer of at least 1 \(got 0\)"),  # not "modulo by zero"
+    (MMDiT, {"init_scale": "big"}, r"Expected 'init_scale' to be a number \(got \"big\"\)"),
+    (DyMeshVAE, {"dim": "256"}, r"Expected 'dim' to be an integer of at least 1 \(got \"256\"\)"),
+    (DyMeshVAE, {"latent_dim": -1}, r"Expected 'latent_dim' to be an integer of at least 1 \(got -1\)"),
+    (DyMeshVAE, {"heads": None}, r"Expected 'heads' to be an integer of at least 1 \(got null\)"),
+    (DyMeshVAE, {"T": 4.0}, r"Expected 'T' to be an integer of at least 1 \(got 4\.0\)"),
+    (DyMeshVAE, {"enc_depth": True}, r"Expected 'enc_depth' to be an integer of at least 1 \(got true\)"),
+    (DyMeshVAE, {"decoder": 1}, r"Expected 'decoder' to be a string \(got 1\)"),
+    (DyMeshVAE, {"output_dim": 13}, r"Expected output_dim = 3 \* T = 12 \(got output_dim=13\)"),
+])
+def test_invalid_config_values_are_one_line_naming_the_directory(cls, values, problem, tmp_path):
+    """Values a config refuses, or that the layers could not take, are a CheckpointError naming the
+    directory and the field, never the ValueError/TypeError/RuntimeError of a dataclass or a layer."""
+    model = noisy(cls(VAE if cls is DyMeshVAE else DIT))
+    out = model.save_component(tmp_path / "m")
+    config = json.loads((out / "config.json").read_text())
+    config["components"][model.component].update(values)
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(out))}: invalid {cls.__name__} config \({problem}\)$"):
+        cls.from_directory(out)
+
+
+def test_optional_fields_take_none_and_floats_take_integers():
+    assert DyMeshVAE.from_config({**asdict(VAE), "chunk_size": None}).config.chunk_size is None
+    assert MMDiT.from_config({**asdict(DIT), "init_scale": 1}).config.init_scale == 1
+
+
+def test_a_model_that_cannot_be_built_from_its_config_is_a_checkpoint_error():
+    class Broken(ModelMixin, torch.nn.Module):
+        config_class = MMDiTConfig
+        component = "broken"
+
+        def __init__(self, config):
+            super().__init__()
+            raise RuntimeError("Trying to create tensor with negative dimension -1: [-1, 32]\nmore")
+
+    with pytest.raises(CheckpointError, match=r"^invalid Broken config \(the layers cannot be built from it: "
+                                              r"Trying to create tensor with negative dimension -1: \[-1, 32\]\)$"):
+        Broken.from_config(asdict(DIT))
 
 
 def test_save_load_round_trip(model, tmp_path):
@@ -188,3 +233,21 @@ def test_refused_checkpoints_read_as_one_short_line(tmp_path):
         message = str(e.value)
         assert len(message.replace(str(tmp_path), "")) <= 200 and "\x1b" not in message and "\n" not in message
     assert not marker.exists()
+
+
+def test_weights_of_another_config_are_one_short_line(tmp_path):
+    out = noisy(DyMeshVAE(VAE)).save_component(tmp_path / "m")
+    config = json.loads((out / "config.json").read_text())
+    config["components"]["vae"]["dim_head"] = 4  # a valid config, but not the one of the weights
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"vae\.safetensors: expected '([\w.]+)' of shape \(8, 16\) "
+                                              r"\(got \(16, 16\)\); the DyMeshVAE weights do not match the config "
+                                              r"\(wrong shape: \1 and \d+ more\)$") as e:
+        DyMeshVAE.from_directory(out)
+    assert len(str(e.value).replace(str(out), "")) <= 200
+
+
+def test_original_rf_config_is_checked_like_a_model_directory():
+    with pytest.raises(CheckpointError, match=r"^invalid rf_config \(Expected 'width' divisible by 'heads' "
+                                              r"\(got width=256, heads=6\)\)$"):
+        config_from_original({"width": 256, "heads": 6, "use_flash2": True})

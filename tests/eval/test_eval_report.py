@@ -1,0 +1,85 @@
+"""scripts/eval_report.py: the VAE ceiling's definition, the verdicts, and a --quick run end to end."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from meshflow.data.motions import LABELS, make_motion
+from meshflow.data.shapes import icosphere
+from meshflow.eval.checks import check_motion
+from meshflow.io import read_mesh
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("eval_report", ROOT / "scripts" / "eval_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+eval_report = _load_script()
+
+
+def test_verdicts_follow_the_targets():
+    assert eval_report.verdict("vae_heldout", 0.02) == "met"
+    assert eval_report.verdict("vae_heldout", 0.03) == "**missed**"
+    assert eval_report.verdict("vae_ceiling", 0.95) == "met"
+    assert eval_report.verdict("vae_ceiling", 0.5) == "**missed**"
+    assert {k for k in eval_report.TARGETS} == {"vae_heldout", "vae_ceiling", "adherence_procedural",
+                                                "adherence_paraphrase", "shape_ratio", "rigid_edge_change",
+                                                "speed_5k"}
+
+
+def test_vae_ceiling_is_conditional_on_passing_before(tmp_path):
+    from meshflow.pipeline import AnimationPipeline
+    from tests.test_pipeline import make_model_dir
+
+    pipe = AnimationPipeline.from_pretrained(make_model_dir(tmp_path / "model"), device="cpu")
+    v, f = icosphere(1)
+    trimesh.Trimesh(v * np.array([0.7, 1.4, 1.0]), f, process=False).export(tmp_path / "egg.obj")
+    mesh = read_mesh(tmp_path / "egg.obj")
+    summary, rows = eval_report.vae_ceiling(pipe, [mesh], [0, 1], 8)
+    assert [(r["label"], r["seed"]) for r in rows] == [(lab, s) for s in (0, 1) for lab in LABELS]
+    for r in rows:
+        motion = make_motion(mesh.vertices, mesh.faces, label=r["label"], rng=r["seed"], frames=8)
+        assert r["procedural"] == bool(check_motion(r["label"], motion.frames))
+    passing = [r for r in rows if r["procedural"]]
+    assert passing and summary["ceiling"] == pytest.approx(np.mean([r["round_trip"] for r in passing]))
+    assert summary["vae_round_trip"] == pytest.approx(np.mean([r["round_trip"] for r in rows]))
+    assert summary["procedural"] == pytest.approx(len(passing) / len(rows))
+    assert set(summary["by_label"]) == set(LABELS)
+
+
+@pytest.mark.slow
+def test_quick_report_end_to_end(tmp_path, shared):
+    from tests.test_pipeline import make_model_dir
+
+    shared("data", "quaternius")
+    model = make_model_dir(tmp_path / "model", frames=16)
+    out = tmp_path / "report"
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_report.py"), "--quick", "--model", str(model),
+                          "--work", str(tmp_path / "work"), "-o", str(out)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["quick"] is True and metrics["steps"] == 16 and metrics["seeds"] == 1
+    v = metrics["vae"]["K=512"]
+    assert v["num_clips"] == 12 and v["mean_still"] > 0
+    assert metrics["adherence"]["num_animations"] == len(LABELS)
+    assert metrics["adherence_paraphrase"]["num_animations"] == len(LABELS)  # one paraphrase per label
+    assert {r["prompt"].split()[0] for r in metrics["paraphrase_rows"]} == {"the"}
+    assert 0 <= metrics["adherence_ceiling"]["ceiling"] <= 1
+    assert metrics["shape"]["rigid_animations"] == 2 * len(eval_report.RIGID_PROMPTS)
+    assert metrics["speed"][0]["vertices"] > 4000
+    assert (out / "dog.png").stat().st_size > 10_000 and "the dog walks forward" in metrics["readme"]["command"]
+    report = (out / "REPORT.md").read_text()
+    assert "A quick smoke run" in report and "![the dog walks forward](dog.png)" in report
+    for what, _, _ in eval_report.TARGETS.values():
+        assert what in report
