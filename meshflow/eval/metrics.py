@@ -8,13 +8,13 @@ For an animation :math:`x_t^i` (frames :math:`t = 0..T-1`, vertices :math:`i`):
 
 * reconstruction error (:func:`per_vertex_error`):
   :math:`\frac1T \sum_t \lVert \hat x_t^i - x_t^i \rVert` per vertex;
-* shape preservation (:func:`edge_length_change`): over the mesh edges
+* shape preservation (:func:`~meshflow.io.geometry.edge_length_change`): over the mesh edges
   :math:`(i, j)` and the frames :math:`t \ge 1`, the mean of
   :math:`\bigl|\,\lVert x_t^i - x_t^j\rVert - \ell_{ij}\bigr| / \ell_{ij}` with
   :math:`\ell_{ij} = \lVert x_0^i - x_0^j\rVert` (0 for rigid motion);
 * smoothness (:func:`second_difference`): the mean of
   :math:`\lVert x_{t+1}^i - 2x_t^i + x_{t-1}^i\rVert / s` (0 for motion at constant velocity);
-* motion amount (:func:`motion_amount`): the mean of :math:`\lVert x_t^i - x_0^i\rVert / s`.
+* motion amount (:func:`~meshflow.io.geometry.motion_amount`): the mean of :math:`\lVert x_t^i - x_0^i\rVert / s`.
 """
 from __future__ import annotations
 
@@ -24,44 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.graph import normalization
-
-
-def frame0_scale(frames: np.ndarray) -> float:
-    """The original's normalisation scale of frame 0 (:func:`meshflow.data.graph.normalization`; 1 for a point)."""
-
-    return float(normalization(torch.as_tensor(np.asarray(frames[0], dtype=np.float64)))[1])
-
-
-def mesh_edges(faces: np.ndarray) -> np.ndarray:
-    """Unique undirected edges (E, 2), ``i < j``, of triangles (F, 3)."""
-    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
-    e = np.sort(e, axis=1)
-    e = e[e[:, 0] != e[:, 1]]
-    return np.unique(e, axis=0) if len(e) else e.reshape(0, 2)
-
-
-def edge_length_change(frames: np.ndarray, faces: np.ndarray) -> float:
-    r"""Mean relative change of the edge lengths against frame 0 (frames 1..T-1).
-
-    Edges of zero length in frame 0 are left out. 0 when there is a single frame
-    or no usable edge.
-
-    Shapes:
-        - **input:** frames (T, N, 3), faces (F, 3)
-        - **output:** float
-    """
-    x = np.asarray(frames, dtype=np.float64)
-    e = mesh_edges(faces)
-    if x.shape[0] < 2 or len(e) == 0:
-        return 0.0
-    length = np.linalg.norm(x[:, e[:, 0]] - x[:, e[:, 1]], axis=-1)  # (T, E)
-    keep = length[0] > 1e-12 * frame0_scale(x)
-    if not keep.any():
-        return 0.0
-    rel = np.abs(length[1:, keep] - length[0, keep]) / length[0, keep]
-    return float(rel.mean())
+# one implementation of each, in the geometry layer (the pipeline ranks samples with them too)
+from ..io.geometry import edge_length_change, frame_scale, mesh_edges, motion_amount
 
 
 def second_difference(frames: np.ndarray) -> float:
@@ -75,20 +39,7 @@ def second_difference(frames: np.ndarray) -> float:
     if x.shape[0] < 3 or x.shape[1] == 0:
         return 0.0
     acc = x[2:] - 2 * x[1:-1] + x[:-2]  # (T-2, N, 3)
-    return float(np.linalg.norm(acc, axis=-1).mean() / frame0_scale(x))
-
-
-def motion_amount(frames: np.ndarray) -> float:
-    r"""Mean displacement from frame 0 over all frames and vertices, in normalised units.
-
-    Shapes:
-        - **input:** frames (T, N, 3)
-        - **output:** float
-    """
-    x = np.asarray(frames, dtype=np.float64)
-    if x.shape[1] == 0:
-        return 0.0
-    return float(np.linalg.norm(x - x[:1], axis=-1).mean() / frame0_scale(x))
+    return float(np.linalg.norm(acc, axis=-1).mean() / frame_scale(x[0]))
 
 
 def motion_metrics(frames: np.ndarray, faces: np.ndarray) -> Dict[str, float]:
@@ -125,3 +76,7 @@ def summarize(values) -> Dict[str, float]:
     if a.size == 0:
         return {"mean": float("nan"), "p90": float("nan"), "min": float("nan"), "max": float("nan")}
     return {"mean": float(a.mean()), "p90": float(np.percentile(a, 90)), "min": float(a.min()), "max": float(a.max())}
+
+
+__all__ = ["edge_length_change", "mesh_edges", "motion_amount", "motion_metrics", "per_graph_mean",
+           "per_vertex_error", "second_difference", "summarize"]

@@ -5,7 +5,8 @@ import torch
 
 from meshflow.data.graph import normalization
 from meshflow.data.shapes import icosphere
-from meshflow.eval.metrics import (edge_length_change, frame0_scale, mesh_edges, motion_amount, motion_metrics,
+from meshflow.io.geometry import frame_scale
+from meshflow.eval.metrics import (edge_length_change, mesh_edges, motion_amount, motion_metrics,
                                    per_graph_mean, per_vertex_error, second_difference, summarize)
 
 
@@ -28,10 +29,10 @@ def test_mesh_edges_are_unique_and_undirected():
     assert mesh_edges(np.array([[0, 0, 1]])).tolist() == [[0, 1]]  # a degenerate face keeps its real edge
 
 
-def test_frame0_scale_is_the_original_normalisation(ball):
+def test_frame_scale_is_the_original_normalisation(ball):
     v, _ = ball
     _, s = normalization(torch.as_tensor(v))
-    assert frame0_scale(v[None]) == pytest.approx(float(s))
+    assert frame_scale(v) == pytest.approx(float(s))
 
 
 def test_rigid_motion_keeps_edges_and_scaling_changes_them_exactly(ball):
@@ -57,7 +58,7 @@ def test_edge_length_change_matches_a_loop(ball):
 
 def test_second_difference_and_motion_amount(ball):
     v, f = ball
-    s = frame0_scale(v[None])
+    s = frame_scale(v)
     T = 6
     steady = np.stack([v + t * np.array([0.3, 0.0, 0.0]) for t in range(T)])  # constant velocity
     assert second_difference(steady) < 1e-12
@@ -66,7 +67,7 @@ def test_second_difference_and_motion_amount(ball):
     rng = np.random.default_rng(1)
     frames = v[None] + 0.1 * rng.standard_normal((T, *v.shape))
     ref = np.mean([np.linalg.norm(frames[t + 1, i] - 2 * frames[t, i] + frames[t - 1, i])
-                   for t in range(1, T - 1) for i in range(len(v))]) / frame0_scale(frames)
+                   for t in range(1, T - 1) for i in range(len(v))]) / frame_scale(frames[0])
     assert second_difference(frames) == pytest.approx(ref)
     # scale-free: the same motion twice as large in a twice as large mesh scores the same
     m = motion_metrics(frames, f)
