@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the bundled starter model (meshflow/pretrained/starter) on a 2-core CPU in about three and a half hours:
+# Reproduces the bundled starter model (meshflow/pretrained/starter) on a 2-core CPU in about two hours:
 #   bash scripts/train_starter.sh [SHARED_DIR] [WORK_DIR]
 # SHARED_DIR holds data/quaternius (default ../shared); WORK_DIR receives clips and runs (default ./work).
 set -euo pipefail
@@ -29,23 +29,8 @@ mkdir -p "$WORK"
     vae="$WORK/runs/vae-starter/model" output_dir="$WORK/runs/flow-starter-ft" init_from="$WORK/runs/flow-starter/model" \
     train.max_steps=5000 optim.lr=2.0e-4 optim.warmup_steps=100 train.val_every=2500 --no-progress
 
-# 2c. stage two. More data: procedural motions, 2 variants per label, on the rest poses and examples, and on 300
-#     new random assemblies
-"$PY" "$ROOT/scripts/make_procedural.py" "$SHARED/data/quaternius" "$ROOT/graphs/examples" -o "$WORK/procedural2" --per-label 2 --seed 1
-"$PY" "$ROOT/scripts/make_procedural.py" -o "$WORK/procedural2-random" --random-meshes 300 --per-label 1 --seed 2
-"$MF" data build "$SHARED/data/quaternius" "$WORK/procedural2" "$WORK/procedural2-random" -o "$WORK/clips2" --frames 16
-
-# 2d. the VAE fine-tuned on them (the paper's offset decoder: configs/vae/starter-skin.yaml, the token-skinning
-#     decoder, measured worse at the same budget), its latents, and the flow fine-tuned on those
-"$MF" train vae --config "$ROOT/configs/vae/starter-stage2.yaml" data.root="$WORK/clips2" \
-    init_from="$WORK/runs/vae-starter/model" output_dir="$WORK/runs/vae-starter-stage2" --no-progress
-"$MF" train cache-latents --vae "$WORK/runs/vae-starter-stage2/model" --data "$WORK/clips2" -o "$WORK/latents2" --tokens 128
-"$MF" train flow --config "$ROOT/configs/flow/starter-stage2.yaml" data.root="$WORK/latents2" latent_cache="$WORK/latents2" \
-    vae="$WORK/runs/vae-starter-stage2/model" init_from="$WORK/runs/flow-starter-ft/model" \
-    output_dir="$WORK/runs/flow-starter-stage2" --no-progress
-
 # 3. bundle it (float16 weights)
-"$PY" - "$WORK/runs/flow-starter-stage2/model" "$ROOT/meshflow/pretrained/starter" <<'PYEOF'
+"$PY" - "$WORK/runs/flow-starter-ft/model" "$ROOT/meshflow/pretrained/starter" <<'PYEOF'
 import sys, torch
 from safetensors.torch import load_file
 from meshflow.models.hub import load_model_config, save_model_dir

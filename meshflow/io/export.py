@@ -8,8 +8,11 @@ world-space position of every file vertex in every frame.
 
 :func:`output_format` picks the format from the output path:
 
-* ``.glb`` / ``.gltf``: the input scene, built with pygltflib straight from the
-  parts: one node and one primitive per part, its vertices the part's file
+* ``.glb`` / ``.gltf``: the input scene, built with pygltflib from the parts: for a
+  glTF input its own nodes (hierarchy, names, transforms), images (byte for byte, same
+  MIME type), samplers, textures and materials (:mod:`meshflow.io.gltf_scene`), each
+  mesh node's parts in its local space; for other inputs (or ``flatten``) one
+  world-space node per part. One primitive per part, its vertices the part's file
   vertices in file order (``POSITION``, ``NORMAL``, ``TEXCOORD_0``, ``COLOR_0``
   as the part has them), its faces, its material (colours, textures, alpha,
   double-sidedness); then one morph target per frame on every primitive
@@ -47,6 +50,7 @@ from ..errors import MeshflowError
 from .atomic import atomic_file, atomic_folder
 from .dymesh import as_faces, as_frames
 from .geometry import face_normals, unit, weld_vertices
+from .gltf_scene import Slot, copy_scene, source_slots
 from .mesh import MeshFile
 
 #: file types :func:`output_format` writes (besides a folder of OBJ frames).
@@ -328,13 +332,30 @@ def _vertex_colors(geom, n: int) -> Optional[np.ndarray]:
 
 
 def _add_part(doc: _Document, part, rest: np.ndarray, v: np.ndarray, rest_normals: Optional[np.ndarray],
-              frame_normals: Optional[list]) -> pygltflib.Mesh:
-    """One glTF mesh for ``part``: its primitive's vertices are the part's file vertices, in order, so
-    frame t's morph target is ``v[t]`` minus the rest pose over the part's slice of file vertices."""
+              frame_normals: Optional[list], slot: Optional[Slot] = None) -> pygltflib.Primitive:
+    r"""One glTF primitive for ``part``: its vertices are the part's file vertices, in order, so frame
+    t's morph target is ``v[t]`` minus the rest pose over the part's slice of file vertices. With a
+    ``slot`` (the part's primitive in the input glTF) positions and normals are taken into the node's
+    local space (:math:`x_{local} = W^{-1} x_{world}`, :math:`n_{local} \propto L^\top n_{world}`
+    for the node's world matrix :math:`W` and its linear part :math:`L`), the faces and the material
+    are the input's."""
     geom = part.mesh
     start, stop = part.start, part.start + part.num_vertices
     visual = getattr(geom, "visual", None)
     faces = np.asarray(geom.faces) if isinstance(geom, trimesh.Trimesh) else np.zeros((0, 3), dtype=np.int64)
+    world = np.eye(4) if slot is None else slot.world
+    inverse = np.linalg.inv(world)
+
+    def local(x):  # world positions (..., n, 3) -> the node's local space, float32
+        return (x.astype(np.float64) @ inverse[:3, :3].T + inverse[:3, 3]).astype(np.float32)
+
+    def local_normals(n):  # world normals (n, 3) -> unit local normals, float32
+        return trimesh.util.unitize(np.asarray(n, dtype=np.float64) @ world[:3, :3]).astype(np.float32)
+
+    if slot is not None:
+        faces = slot.faces
+        rest, v = local(rest[start:stop]), local(v[:, start:stop])
+        start, stop = 0, stop - start
     triangles = len(faces) > 0  # else points (a part without faces: trimesh's export dropped it)
     attributes = pygltflib.Attributes(POSITION=doc.accessor(rest[start:stop], "VEC3", min_max=True))
     prim = pygltflib.Primitive(attributes=attributes, mode=4 if triangles else 0)
@@ -345,14 +366,21 @@ def _add_part(doc: _Document, part, rest: np.ndarray, v: np.ndarray, rest_normal
         if _has_normals(geom):
             normals = geom.vertex_normals
         else:
-            normals = None if rest_normals is None else rest_normals[start:stop]
+            normals = None if rest_normals is None else rest_normals[part.start:part.start + part.num_vertices]
         if normals is not None:
-            normals = trimesh.util.unitize(np.asarray(normals, dtype=np.float64)).astype(np.float32)
+            normals = local_normals(normals)
             attributes.NORMAL = doc.accessor(normals, "VEC3")
     colors = _vertex_colors(geom, stop - start)
     if colors is not None:
         attributes.COLOR_0 = doc.accessor(colors, "VEC4", normalized=True)
-    if getattr(visual, "material", None) is not None:
+    if slot is not None and slot.material is not None:
+        prim.material = slot.material
+        uv = getattr(visual, "uv", None)
+        if uv is not None and len(uv) == stop - start:
+            uv = np.asarray(uv).copy()[:, :2]
+            uv[:, 1] = 1.0 - uv[:, 1]
+            attributes.TEXCOORD_0 = doc.accessor(uv.astype(np.float32), "VEC2")
+    elif getattr(visual, "material", None) is not None:
         prim.material = doc.material(visual.material)
         uv = getattr(visual, "uv", None)
         if uv is not None and len(uv) == stop - start:
@@ -369,21 +397,35 @@ def _add_part(doc: _Document, part, rest: np.ndarray, v: np.ndarray, rest_normal
         target = pygltflib.Attributes(POSITION=doc.accessor(v[t, start:stop] - rest[start:stop], "VEC3",
                                                             min_max=True))
         if with_normals:
-            target.NORMAL = doc.accessor(frame_normals[t][start:stop], "VEC3")
+            delta = frame_normals[t][part.start:part.start + part.num_vertices]
+            if slot is not None:  # the same change of the (unit) normal, seen from the node
+                base = rest_normals[part.start:part.start + part.num_vertices]
+                delta = local_normals(base + delta) - local_normals(base)
+            target.NORMAL = doc.accessor(np.ascontiguousarray(delta, dtype=np.float32), "VEC3")
         prim.targets.append(target)
-    return pygltflib.Mesh(name=part.name, primitives=[prim],
-                          weights=[1.0] + [0.0] * (T - 1),  # a viewer that does not play animations shows frame 0
-                          extras={"targetNames": [f"frame_{t:04d}" for t in range(T)]})
+    return prim
+
+
+def _mesh(name, primitives: list, frames: int) -> pygltflib.Mesh:
+    """A glTF mesh of animated primitives with ``frames`` morph targets each."""
+    return pygltflib.Mesh(name=name, primitives=primitives,
+                          weights=[1.0] + [0.0] * (frames - 1),  # a viewer that does not play animations shows frame 0
+                          extras={"targetNames": [f"frame_{t:04d}" for t in range(frames)]})
 
 
 def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = False, normals: bool = True,
-                  prompt: str = "", name: str = "meshflow", source_index: Optional[np.ndarray] = None):
+                  prompt: str = "", name: str = "meshflow", source_index: Optional[np.ndarray] = None,
+                  flatten: bool = False):
     """Builds the animated glTF: ``(pygltflib.GLTF2, binary buffer)``.
 
-    Every part becomes one node (named as the part, world space, no transform) with one mesh of one
-    primitive whose vertices are the part's file vertices in file order: ``POSITION`` (the rest pose),
-    ``NORMAL``, ``TEXCOORD_0`` and ``COLOR_0`` where the part has them, its faces as indices (points
-    without), its material; then one morph target per frame and the animation that plays them.
+    Every part becomes one primitive whose vertices are the part's file vertices in file order:
+    ``POSITION`` (the rest pose), ``NORMAL``, ``TEXCOORD_0`` and ``COLOR_0`` where the part has them,
+    its faces as indices (points without), its material; then one morph target per frame and the
+    animation that plays them. When ``mesh`` was read from a glTF whose primitives are its parts, the
+    input's scene is kept: its nodes (names, hierarchy, transforms), images (the same bytes and MIME
+    type), samplers, textures and materials, each mesh node getting one mesh of its parts' primitives
+    in its local space. Otherwise (or with ``flatten``) every part becomes one node of its own, named
+    as the part, in world space without a transform.
 
     Args:
         mesh: the input scene.
@@ -397,6 +439,7 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
         name: the animation's name.
         source_index: (N_file,) file vertex -> graph vertex, when the caller has it
             (the pipeline does); otherwise the normals weld the file's vertices themselves.
+        flatten: one world-space node per part even for a glTF input.
     """
     v = check_vertices(mesh, vertices)
     if fps <= 0:
@@ -411,10 +454,22 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
 
     doc = _Document()
     gltf = doc.gltf
-    for part in mesh.parts:
-        gltf.meshes.append(_add_part(doc, part, rest, v, rest_normals, frame_normals))
-        gltf.nodes.append(pygltflib.Node(name=part.name, mesh=len(gltf.meshes) - 1))
-        gltf.scenes[0].nodes.append(len(gltf.nodes) - 1)
+    source = None if flatten else source_slots(mesh)
+    if source is None:
+        for part in mesh.parts:
+            gltf.meshes.append(_mesh(part.name, [_add_part(doc, part, rest, v, rest_normals, frame_normals)], T))
+            gltf.nodes.append(pygltflib.Node(name=part.name, mesh=len(gltf.meshes) - 1))
+            gltf.scenes[0].nodes.append(len(gltf.nodes) - 1)
+    else:
+        g, slots = source
+        copy_scene(gltf, g, doc.view)
+        by_node = {}
+        for part, slot in zip(mesh.parts, slots):
+            by_node.setdefault(slot.node, []).append(_add_part(doc, part, rest, v, rest_normals, frame_normals, slot))
+        for node, primitives in by_node.items():
+            source_mesh = g.gltf.meshes[g.gltf.nodes[node].mesh]
+            gltf.meshes.append(_mesh(source_mesh.name or gltf.nodes[node].name, primitives, T))
+            gltf.nodes[node].mesh = len(gltf.meshes) - 1
 
     keys = T + 1 if loop else T
     times = np.arange(keys, dtype=np.float32) / np.float32(fps)
@@ -425,7 +480,7 @@ def gltf_document(mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = F
     weight_accessor = doc.accessor(weights.reshape(-1), "SCALAR", target=None)
     sampler = pygltflib.AnimationSampler(input=time_accessor, output=weight_accessor, interpolation="LINEAR")
     channels = [pygltflib.AnimationChannel(sampler=0, target=pygltflib.AnimationChannelTarget(node=i, path="weights"))
-                for i in range(len(gltf.nodes))]
+                for i, node in enumerate(gltf.nodes) if node.mesh is not None]
     gltf.animations = [pygltflib.Animation(
         name=name, samplers=[sampler], channels=channels,
         extras={"meshflow": {"frames": T, "fps": float(fps), "loop": bool(loop), "prompt": prompt}})]
@@ -449,11 +504,11 @@ def _write_glb(fh, gltf, blob: _Blob) -> None:
 
 
 def write_gltf(path, mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool = False, normals: bool = True,
-               prompt: str = "", source_index: Optional[np.ndarray] = None) -> Path:
+               prompt: str = "", source_index: Optional[np.ndarray] = None, flatten: bool = False) -> Path:
     """Writes an animated ``.glb`` (binary) or ``.gltf`` (JSON, buffer embedded); see :func:`gltf_document`."""
     path = Path(path)
     gltf, blob = gltf_document(mesh, vertices, fps=fps, loop=loop, normals=normals, prompt=prompt,
-                               source_index=source_index)
+                               source_index=source_index, flatten=flatten)
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as fh:
             if path.suffix.lower() == ".gltf":

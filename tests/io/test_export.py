@@ -1,4 +1,6 @@
 """Animated glTF/GLB, NPZ and OBJ-sequence writers (meshflow.io.export), through meshflow.io.save_animation."""
+import base64
+import io
 import os
 import struct
 
@@ -49,6 +51,24 @@ def pipeline_like_vertices(mesh, frames=6, seed=0):
     return world[:, graph.source_index.numpy()].astype(np.float32)
 
 
+def node_world(gltf, index):
+    """Rest world matrix (4, 4) of a node: its parents' local matrices (``matrix`` or T @ R @ S) times its own."""
+    parents = {c: i for i, n in enumerate(gltf.nodes) for c in n.children or []}
+    world = np.eye(4)
+    while index is not None:
+        node = gltf.nodes[index]
+        if node.matrix is not None:
+            local = np.array(node.matrix, dtype=np.float64).reshape(4, 4).T  # column-major
+        else:
+            x, y, z, w = node.rotation or (0.0, 0.0, 0.0, 1.0)
+            local = trimesh.transformations.quaternion_matrix([w, x, y, z])
+            local[:3, :3] = local[:3, :3] * np.array(node.scale or (1.0, 1.0, 1.0))[None, :]
+            local[:3, 3] = node.translation or (0.0, 0.0, 0.0)
+        world = local @ world
+        index = parents.get(index)
+    return world
+
+
 def accessor(gltf, blob, index):
     """Plain reading of a tightly packed accessor (what meshflow writes)."""
     acc = gltf.accessors[index]
@@ -86,12 +106,14 @@ def test_glb_structure_and_frames(scene_file, tmp_path, loop):
     # Every primitive has T morph targets (POSITION with min/max), the mesh T default weights.
     mesh_nodes = [i for i, n in enumerate(gltf.nodes) if n.mesh is not None]
     assert len(mesh_nodes) == len(mesh.parts)
+    src = pygltflib.GLTF2().load(str(scene_file))
     positions = []
     for i in mesh_nodes:
         gmesh = gltf.meshes[gltf.nodes[i].mesh]
         assert gmesh.weights == [1.0] + [0.0] * (T - 1)
         assert gmesh.extras["targetNames"] == [f"frame_{t:04d}" for t in range(T)]
-        assert gltf.nodes[i].matrix is None and gltf.nodes[i].translation is None
+        assert gltf.nodes[i].name == src.nodes[i].name and gltf.nodes[i].matrix == src.nodes[i].matrix
+        world = node_world(gltf, i)  # the input's node transforms are kept: targets are in local space
         for prim in gmesh.primitives:
             assert len(prim.targets) == T
             base = accessor(gltf, blob, prim.attributes.POSITION)
@@ -103,7 +125,7 @@ def test_glb_structure_and_frames(scene_file, tmp_path, loop):
                 assert acc.count == len(base) and acc.type == "VEC3"
                 np.testing.assert_allclose(acc.min, delta.min(axis=0), rtol=0, atol=0)
                 np.testing.assert_allclose(acc.max, delta.max(axis=0), rtol=0, atol=0)
-                frames.append(base + delta)
+                frames.append((base + delta) @ world[:3, :3].T + world[:3, 3])
             positions.append(np.stack(frames))
     # Frame t (weight 1 on target t) is the trajectory at t, for every file vertex (seams included).
     np.testing.assert_allclose(np.concatenate(positions, axis=1), v, atol=1e-5)
@@ -140,7 +162,8 @@ def test_glb_keeps_materials_and_uvs(scene_file, tmp_path):
     loaded = trimesh.load(str(out), force="scene", process=False)
     assert list(loaded.geometry) == ["box", "ball"]
     for part in mesh.parts:
-        geom = loaded.geometry[part.name]
+        geom = loaded.geometry[part.name].copy()
+        geom.apply_transform(loaded.graph[part.name][0])  # the input's node transform, kept
         assert len(geom.vertices) == part.num_vertices
         np.testing.assert_allclose(geom.vertices, part.mesh.vertices, atol=1e-6)  # the rest pose
         np.testing.assert_array_equal(geom.faces, part.mesh.faces)
@@ -316,3 +339,155 @@ def test_normals_unit_hard_edges_smooth_seams(scene_file, shared, tmp_path):
     first = np.zeros(src.max() + 1, dtype=np.int64)
     first[src[::-1]] = np.arange(len(src))[::-1]
     np.testing.assert_allclose(n, n[first[src]], atol=1e-6)
+
+
+def nested_scene(path, image_format="JPEG"):
+    """A parent node (moved and turned) over two mesh nodes: a crate (non-uniform scale, JPEG or PNG texture,
+    a sampler with non-default filters and wraps) and an orb (translated, plain colour). A ``.gltf`` path
+    keeps a PNG as a file beside it and a JPEG as a data URI, a ``.glb`` either in a buffer view. Returns the path and image bytes."""
+    rng = np.random.default_rng(0)
+    box = trimesh.creation.box()
+    box.unmerge_vertices()
+    ball = trimesh.creation.icosphere(1)
+    buf, views, accessors = bytearray(), [], []
+
+    def add(data, target=None):
+        buf.extend(b"\x00" * ((-len(buf)) % 4))
+        views.append(pygltflib.BufferView(buffer=0, byteOffset=len(buf), byteLength=len(data), target=target))
+        buf.extend(data)
+        return len(views) - 1
+
+    def add_accessor(array, type_, target):
+        array = np.ascontiguousarray(array)
+        acc = pygltflib.Accessor(bufferView=add(array.tobytes(), target), count=len(array), type=type_,
+                                 componentType=5126 if array.dtype == np.float32 else 5125)
+        if type_ == "VEC3":
+            acc.min, acc.max = array.min(0).tolist(), array.max(0).tolist()
+        accessors.append(acc)
+        return len(accessors) - 1
+
+    with io.BytesIO() as fh:
+        Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8)).save(fh, format=image_format)
+        data = fh.getvalue()
+    mime = f"image/{image_format.lower()}"
+    if path.suffix == ".gltf" and image_format == "JPEG":  # a data URI, the MIME type only in it
+        image = pygltflib.Image(uri=f"data:{mime};base64," + base64.b64encode(data).decode("ascii"))
+    elif path.suffix == ".gltf":
+        (path.parent / f"tex.{image_format.lower()}").write_bytes(data)
+        image = pygltflib.Image(uri=f"tex.{image_format.lower()}", mimeType=mime)
+    else:
+        image = pygltflib.Image(bufferView=add(data), mimeType=mime)
+    primitives = []
+    for i, geom in enumerate((box, ball)):
+        attributes = pygltflib.Attributes(POSITION=add_accessor(geom.vertices.astype(np.float32), "VEC3", 34962))
+        if i == 0:
+            attributes.TEXCOORD_0 = add_accessor(rng.random((len(geom.vertices), 2)).astype(np.float32), "VEC2", 34962)
+        indices = add_accessor(geom.faces.astype(np.uint32).reshape(-1), "SCALAR", 34963)
+        primitives.append(pygltflib.Primitive(attributes=attributes, indices=indices, material=i))
+    texture = pygltflib.TextureInfo(index=0)
+    gltf = pygltflib.GLTF2(
+        asset=pygltflib.Asset(version="2.0"), scene=0, scenes=[pygltflib.Scene(name="main", nodes=[0])],
+        nodes=[pygltflib.Node(name="root", children=[1, 2], translation=[1.0, 2.0, 3.0],
+                              rotation=[0.0, 0.3826834, 0.0, 0.9238795]),
+               pygltflib.Node(name="crate", mesh=0, scale=[2.0, 1.0, 0.5]),
+               pygltflib.Node(name="orb", mesh=1, translation=[3.0, 0.0, 0.0])],
+        meshes=[pygltflib.Mesh(name="crate_mesh", primitives=[primitives[0]]),
+                pygltflib.Mesh(name="orb_mesh", primitives=[primitives[1]])],
+        materials=[pygltflib.Material(name="wood", pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
+                       baseColorTexture=texture, metallicFactor=0.0)),
+                   pygltflib.Material(name="red", pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
+                       baseColorFactor=[0.8, 0.1, 0.1, 1.0]))],
+        textures=[pygltflib.Texture(sampler=0, source=0)],
+        samplers=[pygltflib.Sampler(magFilter=9728, minFilter=9984, wrapS=33071, wrapT=33648)],
+        images=[image], accessors=accessors, bufferViews=views, buffers=[pygltflib.Buffer(byteLength=len(buf))])
+    gltf.set_binary_blob(bytes(buf))
+    if path.suffix == ".gltf":
+        gltf.convert_buffers(pygltflib.BufferFormat.DATAURI)
+        gltf.save(str(path))
+    else:
+        gltf.save_binary(str(path))
+    return path, data
+
+
+def wobble(mesh, frames=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return (mesh.vertices[None] + 0.05 * rng.standard_normal((frames,) + mesh.vertices.shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name,image_format", [("in.glb", "JPEG"), ("in.glb", "PNG"), ("in.gltf", "PNG"),
+                                                  ("in.gltf", "JPEG")])
+@pytest.mark.parametrize("out_name", ["out.glb", "out.gltf"])
+def test_glb_keeps_input_scene(tmp_path, name, image_format, out_name):
+    path, image = nested_scene(tmp_path / name, image_format)
+    mesh = read_mesh(path)
+    v = wobble(mesh)
+    out = save(tmp_path / out_name, mesh, v, fps=10.0)
+    src, dst = pygltflib.GLTF2().load(str(path)), pygltflib.GLTF2().load(str(out))
+    for gltf in (src, dst):
+        gltf.convert_buffers(pygltflib.BufferFormat.BINARYBLOB)  # a .gltf's data URI as the blob
+
+    # Images byte for byte with their MIME type (in the output's buffer), samplers, textures, materials.
+    assert len(dst.images) == 1 and dst.images[0].mimeType == f"image/{image_format.lower()}"
+    view = dst.bufferViews[dst.images[0].bufferView]
+    assert dst.binary_blob()[view.byteOffset:view.byteOffset + view.byteLength] == image
+    for key in ("samplers", "textures", "materials"):
+        assert [x.to_dict() for x in getattr(dst, key)] == [x.to_dict() for x in getattr(src, key)]
+    assert dst.samplers[0].magFilter == 9728 and dst.samplers[0].wrapT == 33648
+
+    # The hierarchy, names and transforms; the meshes where they were, in the nodes' local space.
+    assert dst.scene == 0 and [s.nodes for s in dst.scenes] == [[0]] and dst.scenes[0].name == "main"
+    for a, b in zip(dst.nodes, src.nodes):
+        assert (a.name, a.children, a.translation, a.rotation, a.scale, a.matrix) == \
+            (b.name, b.children, b.translation, b.rotation, b.scale, b.matrix)
+        assert (a.mesh is None) == (b.mesh is None)
+    assert [dst.meshes[n.mesh].name for n in dst.nodes if n.mesh is not None] == ["crate_mesh", "orb_mesh"]
+    blob = dst.binary_blob()
+    for i, part in zip((1, 2), mesh.parts):
+        prim = dst.meshes[dst.nodes[i].mesh].primitives[0]
+        world = node_world(dst, i)
+        base = accessor(dst, blob, prim.attributes.POSITION)
+        source = src.meshes[i - 1].primitives[0].attributes.POSITION
+        np.testing.assert_allclose(base, accessor(src, src.binary_blob(), source), atol=1e-5)
+        np.testing.assert_allclose(base @ world[:3, :3].T + world[:3, 3], part.mesh.vertices, atol=1e-5)
+        assert prim.material == i - 1
+
+        # Normal targets: the local rest normal plus its delta is frame t's world normal seen from the node.
+        surface = export._SurfaceNormals(mesh)
+        rest_n = accessor(dst, blob, prim.attributes.NORMAL)
+        for t, target in enumerate(prim.targets):
+            local = rest_n + accessor(dst, blob, target["NORMAL"])
+            world_n = local @ np.linalg.inv(world[:3, :3])
+            world_n /= np.linalg.norm(world_n, axis=1, keepdims=True)
+            np.testing.assert_allclose(world_n, surface(v[t])[part.start:part.start + part.num_vertices], atol=1e-4)
+
+    back = load_animation(out)
+    np.testing.assert_allclose(back.vertices, v, atol=1e-5)
+    np.testing.assert_array_equal(back.faces, mesh.faces)
+    assert back.fps == 10.0 and back.num_frames == 4
+
+
+def test_glb_flatten_and_non_gltf_inputs(tmp_path, shared):
+    path, _ = nested_scene(tmp_path / "in.glb")
+    mesh = read_mesh(path)
+    v = wobble(mesh, 3)
+    out = export.write_gltf(tmp_path / "flat.glb", mesh, v, flatten=True)
+    gltf = pygltflib.GLTF2().load(str(out))
+    assert [(n.name, n.mesh, n.translation, n.rotation, n.scale, n.children) for n in gltf.nodes] == \
+        [("crate", 0, None, None, None, []), ("orb", 1, None, None, None, [])]
+    np.testing.assert_allclose(load_animation(out).vertices, v, atol=1e-5)
+
+    # An OBJ input keeps today's scene: one world-space node per part.
+    spot = read_mesh(shared("data", "static", "spot.obj"))
+    out = save(tmp_path / "spot.glb", spot, wobble(spot, 2))
+    gltf = pygltflib.GLTF2().load(str(out))
+    assert len(gltf.nodes) == 1 and gltf.nodes[0].mesh == 0 and gltf.nodes[0].translation is None
+
+
+def test_glb_scene_not_matching_parts_is_flattened(tmp_path):
+    # A mesh whose parts do not match the file's primitives (another scene's parts) writes the flat scene.
+    path, _ = nested_scene(tmp_path / "in.glb")
+    mesh = read_mesh(path)
+    mesh.parts[1].mesh.vertices = mesh.parts[1].mesh.vertices + 1.0
+    assert export.source_slots(mesh) is None
+    gltf, _ = export.gltf_document(mesh, wobble(mesh, 2))
+    assert [n.name for n in gltf.nodes] == ["crate", "orb"] and all(n.mesh is not None for n in gltf.nodes)

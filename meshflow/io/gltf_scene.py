@@ -1,0 +1,124 @@
+"""The input glTF scene behind an animated glTF output (:mod:`meshflow.io.export`).
+
+:func:`source_slots` matches the parts of a :class:`~meshflow.io.mesh.MeshFile` read from a glTF
+to the primitives of its scene (scene order, each moved by its node's rest world matrix, checked
+against the part's vertices and faces); :func:`copy_scene` copies the input's images (the same
+bytes and MIME type), samplers, textures, materials, cameras, nodes and scenes into the output, so
+the exporter only adds the animated meshes where the input had them.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
+from urllib.parse import unquote
+
+import numpy as np
+import pygltflib
+
+from ..errors import MeshFileError
+from .geometry import compose_trs
+from .gltf import GltfFile
+from .mesh import MeshFile
+
+
+@dataclass
+class Slot:
+    """Where a part sits in the input glTF: its node, that node's rest world matrix (4, 4), the
+    primitive's faces over its own vertices and its material index."""
+
+    node: int
+    world: np.ndarray
+    faces: np.ndarray
+    material: Optional[int]
+
+
+#: input extensions kept in the output (materials and textures, which are copied as they are).
+KEPT_EXTENSIONS = ("KHR_materials_", "KHR_texture_", "EXT_texture_")
+_VARIANTS = "KHR_materials_variants"  # its mappings live on the primitives, which are new
+_MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"RIFF", "image/webp"), (b"\xabKTX", "image/ktx2"))
+
+
+def source_slots(mesh: MeshFile) -> Optional[Tuple[GltfFile, List[Slot]]]:
+    """``(GltfFile, [Slot per part])`` when ``mesh`` was read from a glTF whose triangle / point
+    primitives, in scene order and moved by their nodes, are exactly its parts; else None."""
+    if mesh.path.suffix.lower() not in (".glb", ".gltf") or not mesh.path.is_file():
+        return None
+    try:
+        g = GltfFile(mesh.path)
+        t, r, s = g.rest_trs
+        local = compose_trs(t, r, s)
+        for node, mat in g.matrix_nodes().items():
+            local[node] = mat
+        world = g.world_matrices(local)
+        slots = []
+        for node in g.scene_nodes():
+            index = g.gltf.nodes[node].mesh
+            for p in [] if index is None else g.primitives(index, points=True):
+                slots.append((node, p))
+    except MeshFileError:
+        return None
+    if len(slots) != len(mesh.parts):
+        return None
+    out = []
+    for part, (node, p) in zip(mesh.parts, slots):
+        m = world[node]
+        geom_faces = np.asarray(getattr(part.mesh, "faces", np.zeros((0, 3), dtype=np.int64)))
+        if len(p.positions) != part.num_vertices or geom_faces.shape != p.faces.shape or abs(np.linalg.det(m)) < 1e-12:
+            return None
+        if not (np.array_equal(geom_faces, p.faces) or np.array_equal(geom_faces, p.faces[:, ::-1])):
+            return None  # trimesh reverses the winding under a mirroring transform
+        moved = p.positions @ m[:3, :3].T + m[:3, 3]
+        scale = max(1.0, float(np.abs(moved).max())) if len(moved) else 1.0
+        if not np.allclose(moved, part.mesh.vertices, rtol=0, atol=1e-4 * scale):
+            return None
+        out.append(Slot(node=node, world=m, faces=np.asarray(p.faces), material=p.material))
+    return g, out
+
+
+def image_bytes(g: GltfFile, image) -> Tuple[bytes, str]:
+    """The encoded bytes of an input image (buffer view, data URI or file beside the glTF) and its MIME type."""
+    mime = image.mimeType
+    if image.bufferView is not None:
+        data = bytes(g.buffer_view(image.bufferView)[0])
+    elif image.uri and image.uri.startswith("data:"):
+        head, _, body = image.uri.partition(",")
+        data = base64.b64decode(body) if head.endswith(";base64") else unquote(body).encode("latin-1")
+        mime = mime or head[5:].split(";")[0] or None
+    else:
+        try:
+            data = (g.path.parent / unquote(image.uri or "")).read_bytes()
+        except OSError as e:
+            raise MeshFileError(g.path, f"cannot read image {image.uri} ({e.strerror})") from None
+    mime = mime or next((m for magic, m in _MAGIC if data.startswith(magic)), "image/png")
+    return data, mime
+
+
+def copy_scene(gltf: pygltflib.GLTF2, g: GltfFile, view: Callable[[bytes], int]) -> None:
+    """Copies the input's images (bytes and MIME type as they are, into the binary buffer), samplers,
+    textures, materials, cameras, nodes (names, children, transforms; no meshes, skins or weights yet)
+    and scenes into ``gltf``, with the texture and material extensions they use (``view`` stores
+    bytes in the output's buffer and returns the new buffer view's index)."""
+    src = g.gltf
+    for image in src.images or []:
+        data, mime = image_bytes(g, image)
+        gltf.images.append(pygltflib.Image(name=image.name, mimeType=mime, bufferView=view(data),
+                                           extras=copy.deepcopy(image.extras),
+                                           extensions=copy.deepcopy(image.extensions)))
+    for name in ("samplers", "textures", "materials", "cameras"):
+        setattr(gltf, name, copy.deepcopy(getattr(src, name) or []))
+    for node in src.nodes or []:
+        node = copy.deepcopy(node)
+        node.mesh = node.skin = node.weights = None
+        node.extensions = {}
+        gltf.nodes.append(node)
+    roots = [i for i in range(g.num_nodes) if g.parents[i] < 0]
+    gltf.scenes = copy.deepcopy(src.scenes) or [pygltflib.Scene(nodes=roots)]
+    gltf.scene = src.scene if src.scene is not None else 0
+    for key in ("extensionsUsed", "extensionsRequired"):
+        kept = [e for e in getattr(src, key) or [] if e.startswith(KEPT_EXTENSIONS) and e != _VARIANTS]
+        setattr(gltf, key, kept)
+
+
+__all__ = ["KEPT_EXTENSIONS", "Slot", "copy_scene", "image_bytes", "source_slots"]
