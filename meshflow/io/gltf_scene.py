@@ -18,9 +18,8 @@ import numpy as np
 import pygltflib
 
 from ..errors import MeshFileError
-from .geometry import compose_trs
 from .gltf import GltfFile
-from .mesh import MeshFile
+from .mesh import MeshFile, rest_world_matrices
 
 
 @dataclass
@@ -47,11 +46,7 @@ def source_slots(mesh: MeshFile) -> Optional[Tuple[GltfFile, List[Slot]]]:
         return None
     try:
         g = GltfFile(mesh.path)
-        t, r, s = g.rest_trs
-        local = compose_trs(t, r, s)
-        for node, mat in g.matrix_nodes().items():
-            local[node] = mat
-        world = g.world_matrices(local)
+        world = rest_world_matrices(g)
         slots = []
         for node in g.scene_nodes():
             index = g.gltf.nodes[node].mesh

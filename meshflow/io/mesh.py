@@ -397,6 +397,15 @@ def _material(g: GltfFile, index: Optional[int]):
     return PBRMaterial(**kwargs)
 
 
+def rest_world_matrices(g: GltfFile) -> np.ndarray:
+    """World matrices (num_nodes, 4, 4) of a glTF's rest pose: each node's TRS, or its ``matrix`` exactly."""
+    t, r, s = g.rest_trs
+    local = compose_trs(t, r, s)
+    for node, mat in g.matrix_nodes().items():
+        local[node] = mat
+    return g.world_matrices(local)
+
+
 def read_gltf_static(path) -> List[MeshPart]:
     r"""The static geometry of a glTF / GLB file as :class:`MeshPart` s.
 
@@ -407,11 +416,7 @@ def read_gltf_static(path) -> List[MeshPart]:
     base-colour material are kept on each part's :class:`trimesh.Trimesh`.
     """
     g = GltfFile(path)
-    t, r, s = g.rest_trs
-    local = compose_trs(t, r, s)
-    for node, mat in g.matrix_nodes().items():
-        local[node] = mat
-    world = g.world_matrices(local)
+    world = rest_world_matrices(g)
     parts = []
     mesh_nodes = [i for i in g.scene_nodes() if g.gltf.nodes[i].mesh is not None]
     for node in mesh_nodes:
