@@ -5,6 +5,7 @@ use the ``shared`` fixture: under CI (``CI=true``) a missing folder fails the
 test with a clear message; elsewhere the test is skipped with the reason.
 Set ``MESHFLOW_SHARED`` to point elsewhere.
 """
+import importlib.util
 import os
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def shared_path(*parts: str) -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
+
+
+def load_script(name: str):
+    """``scripts/NAME.py`` imported as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

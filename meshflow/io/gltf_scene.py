@@ -8,18 +8,16 @@ the exporter only adds the animated meshes where the input had them.
 """
 from __future__ import annotations
 
-import base64
 import copy
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
-from urllib.parse import unquote
 
 import numpy as np
 import pygltflib
 
 from ..errors import MeshFileError
 from .gltf import GltfFile
-from .mesh import MeshFile, rest_world_matrices
+from .mesh import image_bytes, MeshFile, rest_world_matrices
 
 
 @dataclass
@@ -36,7 +34,6 @@ class Slot:
 #: input extensions kept in the output (materials and textures, which are copied as they are).
 KEPT_EXTENSIONS = ("KHR_materials_", "KHR_texture_", "EXT_texture_")
 _VARIANTS = "KHR_materials_variants"  # its mappings live on the primitives, which are new
-_MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"RIFF", "image/webp"), (b"\xabKTX", "image/ktx2"))
 
 
 def source_slots(mesh: MeshFile) -> Optional[Tuple[GltfFile, List[Slot]]]:
@@ -72,24 +69,6 @@ def source_slots(mesh: MeshFile) -> Optional[Tuple[GltfFile, List[Slot]]]:
     return g, out
 
 
-def image_bytes(g: GltfFile, image) -> Tuple[bytes, str]:
-    """The encoded bytes of an input image (buffer view, data URI or file beside the glTF) and its MIME type."""
-    mime = image.mimeType
-    if image.bufferView is not None:
-        data = bytes(g.buffer_view(image.bufferView)[0])
-    elif image.uri and image.uri.startswith("data:"):
-        head, _, body = image.uri.partition(",")
-        data = base64.b64decode(body) if head.endswith(";base64") else unquote(body).encode("latin-1")
-        mime = mime or head[5:].split(";")[0] or None
-    else:
-        try:
-            data = (g.path.parent / unquote(image.uri or "")).read_bytes()
-        except OSError as e:
-            raise MeshFileError(g.path, f"cannot read image {image.uri} ({e.strerror})") from None
-    mime = mime or next((m for magic, m in _MAGIC if data.startswith(magic)), "image/png")
-    return data, mime
-
-
 def copy_scene(gltf: pygltflib.GLTF2, g: GltfFile, view: Callable[[bytes], int]) -> None:
     """Copies the input's images (bytes and MIME type as they are, into the binary buffer), samplers,
     textures, materials, cameras, nodes (names, children, transforms; no meshes, skins or weights yet)
@@ -116,4 +95,4 @@ def copy_scene(gltf: pygltflib.GLTF2, g: GltfFile, view: Callable[[bytes], int])
         setattr(gltf, key, kept)
 
 
-__all__ = ["KEPT_EXTENSIONS", "Slot", "copy_scene", "image_bytes", "source_slots"]
+__all__ = ["KEPT_EXTENSIONS", "Slot", "copy_scene", "source_slots"]

@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
+from urllib.parse import unquote
 
 import numpy as np
 import trimesh
@@ -381,20 +382,35 @@ def _material(g: GltfFile, index: Optional[int]):
         if tex is not None:
             try:
                 source = g.gltf.textures[tex.index].source
-                img = g.gltf.images[source]
-                if img.bufferView is not None:
-                    data, _ = g.buffer_view(img.bufferView)
-                    raw = bytes(data)
-                elif img.uri and img.uri.startswith("data:"):
-                    raw = base64.b64decode(img.uri.split(",", 1)[1])
-                else:
-                    raw = (g.path.parent / img.uri).read_bytes()
+                raw, _ = image_bytes(g, g.gltf.images[source])
                 image = Image.open(io.BytesIO(raw))
                 image.load()
                 kwargs["baseColorTexture"] = image
             except Exception:  # a missing or unreadable texture keeps the colour factor only
                 pass
     return PBRMaterial(**kwargs)
+
+
+# leading bytes of the image formats glTF allows, for images that do not say their MIME type
+_MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"RIFF", "image/webp"), (b"\xabKTX", "image/ktx2"))
+
+
+def image_bytes(g: GltfFile, image) -> Tuple[bytes, str]:
+    """The encoded bytes of an input image (buffer view, data URI or file beside the glTF) and its MIME type."""
+    mime = image.mimeType
+    if image.bufferView is not None:
+        data = bytes(g.buffer_view(image.bufferView)[0])
+    elif image.uri and image.uri.startswith("data:"):
+        head, _, body = image.uri.partition(",")
+        data = base64.b64decode(body) if head.endswith(";base64") else unquote(body).encode("latin-1")
+        mime = mime or head[5:].split(";")[0] or None
+    else:
+        try:
+            data = (g.path.parent / unquote(image.uri or "")).read_bytes()
+        except OSError as e:
+            raise MeshFileError(g.path, f"cannot read image {image.uri} ({e.strerror})") from None
+    mime = mime or next((m for magic, m in _MAGIC if data.startswith(magic)), "image/png")
+    return data, mime
 
 
 def rest_world_matrices(g: GltfFile) -> np.ndarray:

@@ -56,7 +56,7 @@ class DyMeshVAEConfig:
     max_tokens: int = 8192  # cap on the inference default K = max(num_traj, N // 8) for huge meshes
     chunk_size: Optional[int] = 8192  # vertex rows per block in vertex-sized work (bounds peak memory)
     decoder: str = "offsets"  # "offsets": the paper's; "skin": token skinning; "blend": token skinning + offsets
-    skin_channels: int = 64  # D of the skinning-weight projections (decoder="blend")
+    skin_channels: int = 64  # D of the skinning-weight projections (decoder="skin" or "blend")
 
     def __post_init__(self):
         if self.decoder not in ("offsets", "blend", "skin"):
@@ -361,12 +361,13 @@ class DyMeshVAE(ModelMixin, nn.Module):
     # ---------------------------------------------------------------- decoder ---
     def decode(self, latents: Tensor, data, vertex_embed: Optional[Tensor] = None,
                token_index: Optional[Tensor] = None,
-               return_residual: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+               return_residual: bool = False) -> Union[Tensor, Tuple[Tensor, Optional[Tensor]]]:
         r"""Decodes latents (B, K, 2L) into trajectories (N, T, 3): absolute positions
         :math:`V_0 + \text{offsets}` in every frame (frame 0 included); with
-        ``decoder="blend"`` the token skinning plus the offsets, which needs the token
-        vertices ``token_index`` (B, K) (global rows of ``data``, as :meth:`encode` picked them:
-        ``posterior.token_index``). ``return_residual`` also returns the offsets (N, T, 3)."""
+        ``decoder="skin"`` the token skinning, with ``"blend"`` the skinning plus the offsets.
+        Both need the token vertices ``token_index`` (B, K) (global rows of ``data``, as
+        :meth:`encode` picked them: ``posterior.token_index``). ``return_residual`` also
+        returns the offsets on top of the skinning (N, T, 3) for ``"blend"``, else ``None``."""
         pos, ptr = self._layout(data)
         N, B, L = pos.size(0), ptr.numel() - 1, self.latent_dim
         if latents.dim() != 3 or latents.size(0) != B or latents.size(-1) != 2 * L:
@@ -374,8 +375,8 @@ class DyMeshVAE(ModelMixin, nn.Module):
                              f"(got {tuple(latents.shape)})")
         if self.skinning is not None:
             if token_index is None:
-                raise ValueError("Expected 'token_index' (B, K) for decoder='blend': the token vertices "
-                                 "encode picked (posterior.token_index)")
+                raise ValueError(f"Expected 'token_index' (B, K) for decoder={self.config.decoder!r}: the token "
+                                 "vertices encode picked (posterior.token_index)")
             token_index = self._check_token_index(token_index, ptr)
             if token_index.size(1) != latents.size(1):
                 raise ValueError(f"Expected 'token_index' to have K = {latents.size(1)} columns like 'latents' "
@@ -391,8 +392,9 @@ class DyMeshVAE(ModelMixin, nn.Module):
             r0, rT = ff(h0, hT)
             h0, hT = h0 + r0, hT + rT
 
+        skinned = (None if self.skinning is None else  # blended per-token transforms (N, T, 3)
+                   self.skinning(self.query_proj(e0), pos, h0, hT, pos[token_index], ptr))
         if self.vertex_attn is None:  # decoder="skin"
-            skinned = self.skinning(self.query_proj(e0), pos, h0, hT, pos[token_index], ptr)
             return (skinned, None) if return_residual else skinned
         folded = self.vertex_attn.fold(h0, hT)  # tokens projected once, then vertices in row blocks
         out = pos.new_empty(N, self.T, 3)
@@ -401,11 +403,10 @@ class DyMeshVAE(ModelMixin, nn.Module):
             b = min(a + step, N)
             y = self.vertex_attn.attend(self.query_proj(e0[a:b]), folded, (ptr - a).clamp(0, b - a))  # (n, 2C)
             out[a:b] = self.to_offsets(y).view(b - a, self.T, 3)
-        if self.skinning is None:
+        if skinned is None:  # decoder="offsets"
             recon = out + pos.unsqueeze(1)  # (N, T, 3): V0 + offsets
-        else:
-            skinned = self.skinning(self.query_proj(e0), pos, h0, hT, pos[token_index], ptr)  # blended transforms
-            recon = out + skinned  # + residual
+            return (recon, None) if return_residual else recon
+        recon = skinned + out  # decoder="blend": the offsets are a residual on the skinning
         return (recon, out) if return_residual else recon
 
     # ---------------------------------------------------------------- training ---
@@ -419,7 +420,7 @@ class DyMeshVAE(ModelMixin, nn.Module):
         recon, residual = self.decode(latents, data, vertex_embed=e0, token_index=posterior.token_index,
                                       return_residual=True)
         return DyMeshVAEOutput(recon=recon, latents=latents, posterior=posterior, token_index=posterior.token_index,
-                               kl=posterior.kl(), residual=residual if self.skinning is not None else None)
+                               kl=posterior.kl(), residual=residual)
 
     def loss(self, output: DyMeshVAEOutput, data, beta: float = 1e-6, recon_loss: str = "l2",
              residual_weight: float = 0.0) -> Tuple[Tensor, Dict[str, Tensor]]:

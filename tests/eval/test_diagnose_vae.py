@@ -1,8 +1,6 @@
 """scripts/diagnose_vae.py on a tiny clip folder with a tiny random VAE: the trainers' split,
 groups from source names, and tables that agree with a direct evaluation."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,20 +15,13 @@ from meshflow.io import Animation, save_animation
 from meshflow.models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig, save_vae
 from meshflow.train.config import DataConfig
 from meshflow.train.data import open_dataset, source_file, split_by_source
+from tests.conftest import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("ball", "rock", "egg", "pod", "gem", "bean", "nut", "pip")
 LABELS = ("spin", "breathe", "squash_stretch")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("diagnose_vae", ROOT / "scripts" / "diagnose_vae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-diagnose_vae = _load_script()
+diagnose_vae = load_script("diagnose_vae")
 
 
 @pytest.fixture(scope="module")

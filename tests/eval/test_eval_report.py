@@ -1,5 +1,4 @@
 """scripts/eval_report.py: the VAE ceiling's definition, the verdicts, and a --quick run end to end."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,18 +12,12 @@ from meshflow.data.motions import LABELS, make_motion
 from meshflow.data.shapes import icosphere
 from meshflow.eval.checks import check_motion
 from meshflow.io import read_mesh
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("eval_report", ROOT / "scripts" / "eval_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-eval_report = _load_script()
+eval_report = load_script("eval_report")
 
 
 def test_verdicts_follow_the_targets():

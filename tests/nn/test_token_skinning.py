@@ -165,3 +165,28 @@ def test_init_from_a_paper_decoder_into_the_skin_decoder(tmp_path):
             torch.testing.assert_close(state[k], v)
     for k, v in fresh.items():
         torch.testing.assert_close(state[k], v)
+
+
+def test_blend_residual_is_priced_in_the_loss_and_absent_elsewhere():
+    from torch_geometric.data import Data
+
+    cfg = dict(enc_depth=1, dec_depth=1, dim=16, output_dim=12, latent_dim=4, heads=2, dim_head=8, T=4, num_traj=8)
+    torch.manual_seed(0)
+    pos = torch.rand(30, 3) * 2 - 1
+    data = Data(pos=pos, edge_index=torch.empty(2, 0, dtype=torch.long), traj=torch.randn(30, 4, 3) * 0.1)
+    blend = DyMeshVAE(DyMeshVAEConfig(**cfg, decoder="blend", skin_channels=8)).eval()
+    with torch.no_grad():
+        out = blend(data, num_tokens=8, sample_posterior=False)
+        skinned = blend.decode(out.latents, data, token_index=out.token_index)
+        base, _ = blend.loss(out, data, beta=0.0)
+        priced, logs = blend.loss(out, data, beta=0.0, residual_weight=0.5)
+    torch.testing.assert_close(out.recon, skinned)
+    expected = out.residual.norm(dim=-1).mean()
+    torch.testing.assert_close(logs["residual"], expected)
+    torch.testing.assert_close(priced, base + 0.5 * expected)
+    for decoder in ("offsets", "skin"):
+        model = DyMeshVAE(DyMeshVAEConfig(**cfg, decoder=decoder, skin_channels=8)).eval()
+        with torch.no_grad():
+            o = model(data, num_tokens=8, sample_posterior=False)
+            _, logs = model.loss(o, data, residual_weight=0.5)
+        assert o.residual is None and "residual" not in logs
