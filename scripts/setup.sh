@@ -21,16 +21,17 @@ CACHE="${MESHFLOW_WHEEL_CACHE:-$HOME/.cache/meshflow/wheels}/torch-$TORCH_VERSIO
 
 log() { printf '\n[meshflow setup] %s\n' "$*"; }
 
-# System libraries for headless previews (OpenGL through EGL on Mesa's CPU renderer).
-APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+# System libraries for headless previews (OpenGL through EGL on Mesa's CPU renderer), and Chromium with its
+# driver for the demo's browser test.
+APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${missing[*]} (Debian packages for headless previews)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    log "warning: ${missing[*]} missing; 'meshflow preview' needs them (sudo apt-get install ${missing[*]})"
+    log "warning: ${missing[*]} missing; 'meshflow preview' needs the EGL/Mesa ones, the demo's browser test chromium (sudo apt-get install ${missing[*]})"
   fi
 fi
 
@@ -61,7 +62,19 @@ if ! "$PY" -c "import torch_cluster" >/dev/null 2>&1; then
   pip_q install -q --no-deps "$wheel"
 fi
 
-log "meshflow and its dependencies"
-pip_q install -q -c "$CONSTRAINTS" -e "$ROOT[dev]"
+log "meshflow and its dependencies (with the demo extra)"
+pip_q install -q -c "$CONSTRAINTS" -e "$ROOT[dev,demo]"
+
+# The Khronos glTF validator (npm) for the tests that check every GLB meshflow writes; skipped without node.
+GLTF_VALIDATOR_VERSION="2.0.0-dev.3.10"
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -f "$ROOT/.tools/node_modules/gltf-validator/package.json" ]; then
+    log "gltf-validator $GLTF_VALIDATOR_VERSION (npm) into .tools/"
+    npm install --silent --no-audit --no-fund --prefix "$ROOT/.tools" "gltf-validator@$GLTF_VALIDATOR_VERSION" >/dev/null \
+      || log "warning: npm could not install gltf-validator; the glTF validation tests will be skipped"
+  fi
+else
+  log "note: node/npm not found; the glTF validation tests will be skipped (apt-get install nodejs npm)"
+fi
 "$PY" -W ignore::FutureWarning -c "import torch, torch_geometric, torch_cluster, meshflow; print('meshflow', meshflow.__version__, '| torch', torch.__version__, '| pyg', torch_geometric.__version__, '| torch_cluster', torch_cluster.__version__)"
 log "done: activate with  . $VENV/bin/activate"
