@@ -1,11 +1,10 @@
 from typing import Iterator, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import LayerNorm, Linear, Module
 
-from .functional import attention, chunked_attention
+from .functional import attention, chunked_attention, fused_attention
 
 
 class SyncAttention(Module):
@@ -103,7 +102,7 @@ class SyncAttention(Module):
         k = heads(self.lin_k(self.norm_k(key)))
         v = torch.cat([heads(self.lin_v1(self.norm_v1(value1))),
                        heads(self.lin_v2(self.norm_v2(value2)))], dim=-1)  # (B, H, M, 2D)
-        out = F.scaled_dot_product_attention(q, k, v, scale=D ** -0.5)  # (B, H, K, 2D)
+        out = fused_attention(q, k, v, scale=D ** -0.5)  # (B, H, K, 2D), never (K, K) scores
         out = out.transpose(1, 2).reshape(B, K, H, 2 * D)
         return out[..., :D].reshape(B, K, H * D), out[..., D:].reshape(B, K, H * D)
 
