@@ -39,14 +39,16 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from .data.graph import file_graph
+from .data.proxy import check_proxy, proxy_bindings
 from .errors import CheckpointError, MeshflowError, check_finite, check_integer
-from .flow import LatentFactors, destandardize, sample, standardize
+from .flow import SOLVERS, LatentFactors, destandardize, model_calls, sample, standardize
 from .io.animation import Animation
 from .io.geometry import edge_length_change, motion_amount
 from .io.mesh import MeshFile, MeshPart, read_mesh
 from .models.dymesh_vae import DyMeshVAE
 from .models.hub import load_model_config
 from .models.mmdit import MMDiT
+from .models.remote import resolve_model, save_pretrained
 from .models.text import load_text_encoder
 
 if TYPE_CHECKING:
@@ -60,13 +62,14 @@ BUNDLED_MODEL = Path(__file__).resolve().parent / "pretrained" / "starter"
 
 
 def resolve_model_dir(model_dir=None) -> Path:
-    """``model_dir``, else :func:`default_model_dir`; the one error when there is neither."""
+    """``model_dir`` (a Hub id ``owner/name[@revision]`` fetched by :func:`~meshflow.models.remote.resolve_model`),
+    else :func:`default_model_dir`; the one error when there is neither."""
     model_dir = model_dir or default_model_dir()
     if not model_dir:
         raise MeshflowError("no model given and this install has no bundled model: pass --model DIR (a model "
                             "directory from `meshflow train` or `meshflow convert-original`) or set "
                             f"${MODEL_ENV}")
-    return Path(model_dir)
+    return resolve_model(model_dir).path
 
 
 def default_model_dir() -> Optional[Path]:
@@ -91,9 +94,6 @@ def resample_frames(vertices: Tensor, frames: int) -> Tensor:
 
 
 # -------------------------------------------------------------- sampling ---
-SOLVERS = ("midpoint", "euler")
-
-
 @dataclass(frozen=True)
 class SamplingConfig:
     """The defaults of :meth:`AnimationPipeline.__call__`, the one place each is set.
@@ -277,8 +277,8 @@ class AnimationPipeline:
         """Loads a model directory (from training or ``meshflow convert-original``).
 
         Args:
-            model_dir: the directory (config.json, vae/mmdit[/text_encoder].safetensors);
-                default ``$MESHFLOW_MODEL``, else the bundled starter model.
+            model_dir: the directory (config.json, vae/mmdit[/text_encoder].safetensors) or a Hugging Face
+                model id ``owner/name[@revision]``; default ``$MESHFLOW_MODEL``, else the bundled starter model.
             device: ``cpu``, ``cuda`` or ``None`` (CUDA when available).
             dtype: cast the VAE and MMDiT weights (default: float32).
             clip_weights: a local CLIP ViT-L/14 weight file for directories that name CLIP
@@ -307,7 +307,15 @@ class AnimationPipeline:
         vae = DyMeshVAE.from_directory(model_dir, "vae", components["vae"], device=device, dtype=dtype)
         mmdit = MMDiT.from_directory(model_dir, "mmdit", components["mmdit"], device=device, dtype=dtype)
         text_encoder = load_text_encoder(config, directory=model_dir, clip_weights=clip_weights, device=device)
-        return cls(vae, mmdit, text_encoder, factors, flow=config.get("flow"), device=device, model_dir=model_dir)
+        pipe = cls(vae, mmdit, text_encoder, factors, flow=config.get("flow"), device=device, model_dir=model_dir)
+        pipe.extras = {k: v for k, v in config.items() if k not in ("format", "version", "components", "factors",
+                                                                      "flow")}
+        return pipe
+
+    def save_pretrained(self, directory, metrics: Optional[dict] = None) -> Path:
+        """Writes a model directory and its README.md model card (:func:`meshflow.models.remote.save_pretrained`)."""
+        return save_pretrained(directory, self.vae, self.mmdit, self.text_encoder, self.factors, self.flow,
+                               extras=getattr(self, "extras", None), metrics=metrics)
 
     def to(self, device) -> "AnimationPipeline":
         device = resolve_device(device)
@@ -336,7 +344,7 @@ class AnimationPipeline:
 
     @staticmethod
     def check_inputs(mesh=None, prompt=None, *, frames=None, steps=None, guidance=None, seed=None, tokens=None,
-                     fps=None, solver=None, device=None, num_samples=None) -> None:
+                     fps=None, solver=None, device=None, num_samples=None, proxy=None) -> None:
         """Checks the inputs of :meth:`__call__` before any work; ``None`` (a default) is not checked.
 
         :meth:`__call__` and the command line both call it, so a bad value reads the same
@@ -369,7 +377,8 @@ class AnimationPipeline:
         if fps is not None:
             check_finite("fps", fps, positive=True)
         if solver is not None and solver not in SOLVERS:
-            raise MeshflowError(f"Expected 'solver' to be 'midpoint' or 'euler' (got {solver!r})")
+            raise MeshflowError(f"Expected 'solver' to be one of {', '.join(SOLVERS)} (got {solver!r})")
+        check_proxy(proxy)  # 0 (off) or at least ProxyConfig.minimum; the vertex count is checked on the mesh
         if device is not None:
             resolve_device(device)
 
@@ -389,6 +398,8 @@ class AnimationPipeline:
         progress: Optional[Callable[[int], Callable[[], None]]] = None,
         num_samples: Optional[int] = None,
         return_all: bool = False,
+        proxy: Optional[int] = None,
+        hold: Optional[Callable] = None,
     ) -> Union[Animation, List[Animation], List[List[Animation]]]:
         r"""Animates meshes from prompts.
 
@@ -416,6 +427,10 @@ class AnimationPipeline:
                 solve; ranked by :func:`score_sample` (lower is better), the best returned.
                 (default: 1, no ranking)
             return_all: return every sample, ranked, instead of the best.
+            proxy: animate a decimated proxy of at most this many vertices, its motion carried to every vertex
+                (:mod:`meshflow.data.proxy`); 0 is off. (default: :class:`~meshflow.data.proxy.ProxyConfig`)
+            hold: region control's sampling hook (:meth:`meshflow.region.Region.hold`),
+                ``hold(velocity, token_index (B, K), still latents (B, K, L))`` -> the velocity to sample with.
 
         Defaults come from :attr:`sampling` (:class:`SamplingConfig`); every input is
         checked by :meth:`check_inputs` before any work.
@@ -429,7 +444,7 @@ class AnimationPipeline:
         opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples)
         self.check_inputs(mesh, prompt, frames=frames, steps=opts.steps, guidance=opts.guidance, seed=seed,
                           tokens=tokens, fps=opts.fps, solver=opts.solver, device=device,
-                          num_samples=opts.num_samples)
+                          num_samples=opts.num_samples, proxy=proxy)
         steps, guidance, solver, fps = int(opts.steps), float(opts.guidance), opts.solver, float(opts.fps)
         num_samples = int(opts.num_samples)
         if device is not None:
@@ -458,6 +473,8 @@ class AnimationPipeline:
             if len(f.faces) == 0 and g.num_nodes < MIN_POINTS:
                 raise MeshflowError(f"{f.path}: Expected a mesh with at least one face or a point cloud of at least "
                                     f"{MIN_POINTS} points (got {g.num_nodes} point{'s' if g.num_nodes != 1 else ''})")
+        binds, full_graphs = proxy_bindings(graphs, proxy, [str(f.path) for f in files]), graphs
+        graphs = [g if b is None else b.graph for g, b in zip(graphs, binds)]  # what the model sees
         fewest = min(g.num_nodes for g in graphs)
         if tokens is not None and int(tokens) > fewest:  # FPS cannot pick more distinct vertices than there are
             raise MeshflowError(f"Expected 'tokens' to be at most the welded vertex count {fewest} (got {tokens})")
@@ -482,9 +499,13 @@ class AnimationPipeline:
 
         # 4. Trajectory latents by the rectified flow (one batched ODE solve).
         start = time.perf_counter()
-        calls = (steps - 1) * (2 if solver == "midpoint" else 1)
+        calls = model_calls(solver, steps)
         on_call = progress(calls) if progress is not None else None
         velocity = _Velocity(self.mmdit, conditional, on_call)
+        if hold is not None:  # the tokens' rows in their mesh and their standardised no-motion latents
+            items = torch.tensor(mesh_of, device=dev)
+            velocity = hold(velocity, (posterior.token_index - batch.ptr[:-1, None])[items],
+                            standardize(latents, self.factors, L)[..., L:][items])
         noise = torch.stack([
             torch.randn((K, 2 * L), generator=torch.Generator().manual_seed(seed + b)) for b in range(B)
         ]).to(device=dev, dtype=f0.dtype)  # per-item seeds: a batch gives what single calls give
@@ -504,6 +525,8 @@ class AnimationPipeline:
             token_index = posterior.token_index[m:m + 1] - lo  # (1, K) rows of this mesh
             traj = self.vae.decode(x[b:b + 1], data, vertex_embed=vertex_embed[lo:hi],
                                    token_index=token_index)  # (N, T, 3)
+            if binds[m] is not None:  # the proxy's motion carried to every vertex of the full mesh
+                traj, data = binds[m].transfer(traj), full_graphs[m].to(dev)
             traj = resample_frames(traj.float(), frames)
             world = traj * data.scale.view(1, 1, 1) + data.center.view(1, 1, 3)
             per_file = world[data.source_index]  # (N_file, frames, 3)
@@ -520,7 +543,8 @@ class AnimationPipeline:
                 notes.append("empty prompt: sampled unconditionally (no text guidance)")
             if frames != self.frames:
                 notes.append(f"resampled the model's {self.frames} frames to {frames}")
-            graph = graphs[mesh_of[b]]
+            notes += [] if binds[mesh_of[b]] is None else [binds[mesh_of[b]].note]
+            graph = full_graphs[mesh_of[b]]
             animations.append(Animation(
                 vertices=results[b], faces=f.faces, fps=float(fps), prompt=prompts[b], mesh=f,
                 source_index=graph.source_index.numpy(), source=str(f.path), seed=seed + b, steps=steps,

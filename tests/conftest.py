@@ -6,7 +6,10 @@ test with a clear message; elsewhere the test is skipped with the reason.
 Set ``MESHFLOW_SHARED`` to point elsewhere.
 """
 import importlib.util
+import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,33 @@ def load_script(name: str):
 @pytest.fixture
 def shared():
     return shared_path
+
+
+#: where scripts/setup.sh installs the npm package gltf-validator (GLTF_VALIDATOR_MODULES elsewhere).
+VALIDATOR_MODULES = Path(os.environ.get("GLTF_VALIDATOR_MODULES", ROOT / ".tools" / "node_modules")).resolve()
+
+
+@pytest.fixture(scope="session")
+def gltf_validator():
+    """``validate(*paths) -> [report, ...]``: the Khronos glTF-Validator through scripts/validate_gltf.mjs (each
+    report has ``errors``, ``warnings``, ``infos``, ``hints`` and ``messages``); skips when node or the npm
+    package gltf-validator is absent."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs node on PATH to run the Khronos glTF-Validator (npm package gltf-validator)")
+    if not (VALIDATOR_MODULES / "gltf-validator" / "package.json").is_file():
+        pytest.skip(f"needs the npm package gltf-validator in {VALIDATOR_MODULES} (scripts/setup.sh installs it "
+                    "when npm is present; or set GLTF_VALIDATOR_MODULES)")
+
+    def validate(*paths):
+        proc = subprocess.run([node, str(ROOT / "scripts" / "validate_gltf.mjs"), *map(str, paths)],
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "GLTF_VALIDATOR_MODULES": str(VALIDATOR_MODULES)})
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"validate_gltf.mjs failed ({proc.returncode}): {proc.stderr.strip()}")
+        return json.loads(proc.stdout)
+
+    return validate
 
 
 @pytest.fixture(autouse=True)

@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from . import SUMMARIES
 from ..errors import MeshflowError
 from ..io.export import check_output
 from ..io.mesh import read_mesh
+from ..models.remote import describe_model
+from ..data.proxy import ProxyConfig
 from ..pipeline import MIN_MOTION, AnimationPipeline, SamplingConfig, resolve_device, resolve_model_dir
+from ..region import RegionConfig, animate_region, check_region_inputs, make_region
+from ..sequence import animate_sequence, check_sequence_inputs, make_timeline
 from ._common import add_device_argument, print_rows, progress_bar
+from ..rig.export import rig_animation, save_rigged
+from .rig import add_rig_arguments, check_bone_count, check_rig_arguments, rig_rows
 
 NAME = "animate"
 
@@ -21,10 +28,11 @@ def add_parser(subparsers) -> None:
                     "with one morph target per frame and an animation, materials and UVs kept), .npz "
                     "(trajectories and faces), or a folder ending in '/' (frame_0000.obj, ...).")
     p.add_argument("input", help="mesh file (.glb .gltf .obj .ply .stl .off)")
-    p.add_argument("--prompt", "-p", required=True, help="what the mesh does; \"\" samples unconditionally")
+    p.add_argument("--prompt", "-p", help="what the mesh does; \"\" samples unconditionally (or --timeline)")
     p.add_argument("-o", "--output", required=True, help="OUT.glb, OUT.gltf, OUT.npz or FOLDER/")
     p.add_argument("--model", metavar="DIR",
-                   help="model directory (from `meshflow train` or `meshflow convert-original`); "
+                   help="model directory (from `meshflow train` or `meshflow convert-original`) or a Hugging Face "
+                        "model id owner/name[@revision] (downloaded and converted once, see `meshflow models`); "
                         "default $MESHFLOW_MODEL, else the bundled starter model")
     p.add_argument("--seed", type=int, help="seed of the sampling noise (default: random, printed)")
     p.add_argument("--steps", type=int, help=f"ODE grid points (default: the model's, else {SamplingConfig.steps})")
@@ -46,6 +54,23 @@ def add_parser(subparsers) -> None:
                    help="with --num-samples N, also write the other samples beside OUT in ranked order: "
                         "STEM.sample2SUFFIX is the runner-up, ..., STEM.sampleNSUFFIX the worst (FOLDER.sampleK/ for "
                         "an OBJ sequence)")
+    add_rig_arguments(p, "--rig")  # --rig [BONES], --rig-residual [MAX]: a skinned glTF (meshflow rig)
+    p.add_argument("--solver", help=f"ODE solver: midpoint (the original's), euler, heun or rk4; heun and rk4 come "
+                                    f"close to midpoint with fewer steps (default: the model's, else {SamplingConfig.solver})")
+    p.add_argument("--proxy", type=int, metavar="N",
+                   help=f"animate a decimated proxy of at most N vertices and carry its motion to every vertex "
+                        f"(UVs, materials and all vertices kept); 0 animates every vertex (default: "
+                        f"{ProxyConfig.vertices} above {ProxyConfig.above} welded vertices, at least {ProxyConfig.minimum})")
+    # long clips, timelines, region control (meshflow.sequence, meshflow.region)
+    p.add_argument("--then", action="append", metavar="PROMPT",
+                   help="what the mesh does next (repeatable): one continuous animation, one window per prompt")
+    p.add_argument("--timeline", metavar="FILE", help="a timeline instead of --prompt: rows 'prompt, frames' "
+                                                      "(text/CSV) or a JSON list of {\"prompt\", \"frames\"}")
+    p.add_argument("--region", metavar="SPEC", help="only this part moves: a glTF node, mesh or material name, a "
+                                                    "file of vertex indices, or a box x0,y0,z0,x1,y1,z1")
+    p.add_argument("--falloff", type=float, metavar="F",
+                   help=f"with --region, the band over which the motion fades out, in units of the extent "
+                        f"(default: {RegionConfig.falloff:g})")
     add_device_argument(p)
     p.add_argument("--clip", metavar="PATH", help="CLIP ViT-L/14 weight file for models that use CLIP without "
                                                   "shipping it (default: $MESHFLOW_CLIP_WEIGHTS)")
@@ -66,10 +91,22 @@ def sample_path(output: str, rank: int, kind: str) -> str:
 def run(args) -> int:
     begin = time.perf_counter()
     kind = check_output(args.output, inputs=[args.input], overwrite=args.overwrite)  # before any work
+    if args.rig is not None:
+        check_rig_arguments(args.output, kind, args.rig, args.rig_residual)
+    elif args.rig_residual is not None:
+        raise MeshflowError("--rig-residual: Expected --rig with it (got --rig-residual alone)")
     model_dir = resolve_model_dir(args.model)
     AnimationPipeline.check_inputs(args.input, args.prompt, frames=args.frames, steps=args.steps,
                                    guidance=args.guidance, seed=args.seed, tokens=args.tokens, fps=args.fps,
-                                   device=args.device, num_samples=args.num_samples)
+                                   device=args.device, num_samples=args.num_samples, solver=args.solver,
+                                   proxy=args.proxy)
+    check_sequence_inputs(args.prompt, args.then, args.timeline)
+    check_region_inputs(falloff=args.falloff)
+    if args.falloff is not None and args.region is None:
+        raise MeshflowError("--falloff: Expected --region with it (got --falloff alone)")
+    timeline = make_timeline(args.prompt, args.then or (), args.timeline)  # a bad row fails here, before any work
+    if args.keep_all and (len(timeline) > 1 or args.timeline or args.region):
+        raise MeshflowError("--keep-all: not available with --then, --timeline or --region (got both)")
     num_samples = args.num_samples or SamplingConfig.num_samples
     if args.keep_all and num_samples < 2:
         raise MeshflowError(f"--keep-all: Expected --num-samples of at least 2 (got {num_samples})")
@@ -80,17 +117,29 @@ def run(args) -> int:
 
     start = time.perf_counter()
     mesh = read_mesh(args.input)
+    if args.rig is not None:
+        check_bone_count(args.input, args.rig, len(mesh.vertices))
+    region = make_region(args.region, mesh, falloff=args.falloff) if args.region else None
     read_s = time.perf_counter() - start
     start = time.perf_counter()
     pipe = AnimationPipeline.from_pretrained(model_dir, device=device, clip_weights=args.clip)
     load_s = time.perf_counter() - start
     sampling = pipe.sampling_options(steps=args.steps, guidance=args.guidance, fps=args.fps,
-                                     num_samples=args.num_samples)
+                                     num_samples=args.num_samples, solver=args.solver)
     progress, bar = progress_bar(sampling.steps, args.quiet)  # one bar: the N samples are one batched solve
+    chained = len(timeline) > 1 or args.timeline is not None or (args.frames or 0) > pipe.frames
+    if args.keep_all and chained:
+        raise MeshflowError(f"--keep-all: not available with --frames above the model's {pipe.frames} (got both)")
     try:
-        ranked = pipe(mesh, args.prompt, frames=args.frames, steps=sampling.steps, guidance=sampling.guidance,
-                      solver=sampling.solver, seed=args.seed, tokens=args.tokens, fps=sampling.fps,
-                      num_samples=sampling.num_samples, return_all=True, progress=progress)
+        options = dict(steps=sampling.steps, guidance=sampling.guidance, solver=sampling.solver, seed=args.seed,
+                       tokens=args.tokens, fps=sampling.fps, num_samples=sampling.num_samples, progress=progress,
+                       proxy=args.proxy)
+        if chained:
+            ranked = [animate_sequence(pipe, mesh, timeline, frames=args.frames, region=region, **options)]
+        elif region is not None:
+            ranked = [animate_region(pipe, mesh, timeline[0].prompt, region, frames=args.frames, **options)]
+        else:
+            ranked = pipe(mesh, timeline[0].prompt, frames=args.frames, return_all=True, **options)
     finally:
         if "bar" in bar:
             bar["bar"].close()
@@ -98,18 +147,25 @@ def run(args) -> int:
         ranked = [a.looped() for a in ranked]
     anim = ranked[0]
     start = time.perf_counter()
-    out = anim.save(args.output, fps=sampling.fps)
+    rigged = None
+    if args.rig is not None:  # the best sample as a skinned glTF; --keep-all's others keep morph targets
+        fit = rig_animation(replace(anim, fps=sampling.fps), bones=args.rig)
+        rigged = save_rigged(args.output, replace(anim, fps=sampling.fps), fit, residual=args.rig_residual)
+        out = rigged.path
+    else:
+        out = anim.save(args.output, fps=sampling.fps)
     kept = [a.save(path, fps=sampling.fps) for a, path in zip(ranked[1:], others)]
     write_s = time.perf_counter() - start
 
     what = {"glb": "binary glTF, one morph target per frame", "gltf": "glTF, one morph target per frame",
             "npz": "trajectories and faces", "obj": "OBJ sequence"}[kind]
+    what = f"skinned glTF, {fit.bones} bones" if rigged is not None else what
     t = anim.timings
     rows = [
         ("input", f"{args.input} ({anim.num_vertices} vertices, {anim.welded_vertices} welded, "
                   f"{len(mesh.faces)} faces, {len(mesh.parts)} primitive{'s' if len(mesh.parts) != 1 else ''})"),
-        ("prompt", repr(args.prompt) if args.prompt.strip() else "(empty: unconditional)"),
-        ("model", f"{pipe.model_dir} (T={pipe.frames}, text encoder {pipe.text_encoder.name})"),
+        ("prompt", repr(anim.prompt) if anim.prompt.strip() else "(empty: unconditional)"),
+        ("model", f"{describe_model(pipe.model_dir)} (T={pipe.frames}, text encoder {pipe.text_encoder.name})"),
         ("tokens", anim.tokens),
         ("device", anim.device),
         ("sampling", f"{sampling.steps} steps, guidance {sampling.guidance:g}, {sampling.solver}, seed {anim.seed}"),
@@ -120,6 +176,7 @@ def run(args) -> int:
                                 f"score {anim.score:.4f} (lower is better)"))
     rows.append(("output", f"{out} ({anim.num_frames} frames at {sampling.fps:g} fps"
                            f"{', looping' if args.loop else ''}; {what})"))
+    rows += rig_rows(fit, rigged) if rigged is not None else []
     rows += [(f"sample {rank}", f"{path} (seed {a.seed}, score {a.score:.4f})")
              for rank, (a, path) in enumerate(zip(ranked[1:], kept), start=2)]
     score_s = f"score {t['score']:.2f} s, " if "score" in t else ""

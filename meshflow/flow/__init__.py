@@ -4,24 +4,30 @@
 see :mod:`meshflow.flow.rectified`.
 """
 from .rectified import (
+    SOLVER_CALLS,
+    SOLVERS,
     LatentFactors,
     compute_factors,
     cosmap,
     destandardize,
     logit_normal,
     loss,
+    model_calls,
     sample,
     sample_time,
     standardize,
 )
 
 __all__ = [
+    "SOLVER_CALLS",
+    "SOLVERS",
     "LatentFactors",
     "compute_factors",
     "cosmap",
     "destandardize",
     "logit_normal",
     "loss",
+    "model_calls",
     "sample",
     "sample_time",
     "standardize",

@@ -58,7 +58,7 @@ OUTPUT_EXTENSIONS = (".glb", ".gltf", ".npz")
 _ARRAY_BUFFER = 34962
 _ELEMENT_ARRAY_BUFFER = 34963
 #: glTF component type of each numpy dtype meshflow writes.
-_COMPONENT = {"f4": 5126, "u4": 5125, "u1": 5121}
+_COMPONENT = {"f4": 5126, "u4": 5125, "u2": 5123, "u1": 5121}
 
 
 # ------------------------------------------------------------------ paths ---
@@ -509,6 +509,12 @@ def write_gltf(path, mesh: MeshFile, vertices, *, fps: float = 24.0, loop: bool 
     path = Path(path)
     gltf, blob = gltf_document(mesh, vertices, fps=fps, loop=loop, normals=normals, prompt=prompt,
                                source_index=source_index, flatten=flatten)
+    return write_document(path, gltf, blob)
+
+
+def write_document(path, gltf, blob: _Blob) -> Path:
+    """Writes a built document atomically: ``.glb`` (binary) or ``.gltf`` (JSON, buffer as a data URI)."""
+    path = Path(path)
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as fh:
             if path.suffix.lower() == ".gltf":

@@ -166,9 +166,11 @@ def weld_animation(vertices: np.ndarray, faces: np.ndarray, tol: float = 1e-6
     first = np.full(group.max() + 1, n, dtype=np.int64)
     np.minimum.at(first, group, np.arange(n))
     rep = first[group]
-    extent = float(np.ptp(vertices[0], axis=0).max()) or 1.0
-    dev = np.abs(vertices - vertices[:, rep]).max(axis=(0, 2))
-    keep = dev <= tol * extent
+    dup = np.flatnonzero(rep != np.arange(n))  # only these can leave their group (the others are it)
+    keep = np.ones(n, dtype=bool)
+    if dup.size:
+        extent = float(np.ptp(vertices[0], axis=0).max()) or 1.0
+        keep[dup] = np.abs(vertices[:, dup] - vertices[:, rep[dup]]).max(axis=(0, 2)) <= tol * extent
     owner = np.where(keep, rep, np.arange(n))  # file vertex -> representative file vertex
     reps, source_index = np.unique(owner, return_inverse=True)
     # np.unique sorts by representative index = first occurrence order, as weld_vertices does.

@@ -48,11 +48,13 @@ class MeshPart:
         mesh: :class:`trimesh.Trimesh` (or ``PointCloud``) with the node's world
             transform applied; its ``visual`` keeps UVs and material.
         start: index of its first vertex in :attr:`MeshFile.vertices`.
+        names: the scene names of the part, its node's and its mesh's (what ``--region`` selects by).
     """
 
     name: str
     mesh: object
     start: int
+    names: Tuple[str, ...] = ()
 
     @property
     def num_vertices(self) -> int:
@@ -339,7 +341,7 @@ def read_mesh(path) -> MeshFile:
             if not np.allclose(transform, np.eye(4)):
                 geom.apply_transform(transform)
             name = node if len(scene.graph.nodes_geometry) > 1 else path.stem
-            parts.append(MeshPart(name=str(name), mesh=geom, start=0))
+            parts.append(MeshPart(name=str(name), mesh=geom, start=0, names=(str(node), str(geom_name))))
 
     vertices, faces, start = [], [], 0
     for part in parts:
@@ -458,7 +460,8 @@ def read_gltf_static(path) -> List[MeshPart]:
             if len(g.primitives(nd.mesh)) > 1:
                 name = f"{name}_{p.index}"
             parts.append(MeshPart(name=name if len(mesh_nodes) > 1 or len(g.primitives(nd.mesh)) > 1
-                                  else g.path.stem, mesh=mesh, start=0))
+                                  else g.path.stem, mesh=mesh, start=0,
+                                  names=(nd.name or "", g.gltf.meshes[nd.mesh].name or "")))
     return parts
 
 

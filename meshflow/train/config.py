@@ -20,9 +20,16 @@ class ConfigError(MeshflowError, ValueError):
     """A configuration file or override that does not fit the run's configuration."""
 
 
+#: what ``data.root`` holds: "auto" (a clip folder, a latent cache or animation files, told by their
+#: contents) or "dymesh-archives" (.tar.zst archive groups, streamed: meshflow.data.archives).
+DATA_SOURCES = ("auto", "dymesh-archives")
+
+
 @dataclass
 class DataConfig:
-    root: str = "clips"  # a clip directory (meshflow data build) or a folder of npz animations
+    root: str = "clips"  # a clip directory (meshflow data build), a folder of npz animations, or archives
+    source: str = "auto"  # one of DATA_SOURCES; archives: root is a folder of parts or globs, comma-separated
+    shuffle_buffer: int = 128  # archives: samples each reader holds to shuffle (a resume may skip that many)
     frames: int = 16  # T: frames per clip, the VAE's time window
     val_fraction: float = 0.05  # share of clips held out for validation (by clip order, deterministic)
     max_val_clips: int = 256  # validation stays cheap on huge datasets

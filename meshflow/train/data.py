@@ -3,7 +3,12 @@
 ``data.root`` is a clip folder written by ``meshflow data build`` (it has a
 ``manifest.json``), a folder of animation files (``.npz`` / DyMesh ``.bin``), or
 a latent cache written by ``meshflow train cache-latents`` (it has a
-``latents.json``; flow training only).
+``latents.json``; flow training only). With ``data.source=dymesh-archives`` it is
+a folder of ``.tar.zst`` archive groups (the DyMesh release's split parts, or
+``meshflow data shards`` output) or glob patterns, streamed by
+:class:`~meshflow.data.archives.ArchiveLoader`; its validation set is the members
+whose name hashes into ``val_fraction`` (read from the start of the archives, at most
+``max_val_clips``, at every validation).
 
 The validation split holds out whole *sources* (an animated file yields many
 windows; none of a held-out file's windows are trained on), chosen by a stable
@@ -21,13 +26,14 @@ import torch
 from torch.utils.data import Dataset, Subset
 from torch_geometric.data import Data
 
+from ..data.archives import ArchiveDataset, ArchiveLoader, Windowing
 from ..data.dataset import AnimationFileDataset, ClipDataset
 from ..data.transforms import RandomRotateUp, RandomScale, ShuffleVertices
 from ..errors import MeshflowError
 from ..io.atomic import atomic_file
 from ..models.dymesh_vae import load_vae
 from ..progress import min_interval
-from .config import DataConfig, LoopConfig
+from .config import DATA_SOURCES, ConfigError, DataConfig, LoopConfig
 
 LATENT_INDEX = "latents.json"
 
@@ -42,6 +48,9 @@ def _augmentations():
 def open_dataset(cfg: DataConfig, augment: bool):
     """The dataset under ``cfg.root`` and the source name of each of its samples."""
 
+    if cfg.source == "dymesh-archives":
+        raise MeshflowError(f"{cfg.root}: archives are streamed (make_dataloaders), not opened as a map-style "
+                            "dataset; `meshflow data build` turns their samples into a clip folder")
     root = Path(cfg.root)
     if not root.exists():
         raise MeshflowError(f"{root}: data.root not found (a clip folder from `meshflow data build`, "
@@ -91,8 +100,12 @@ def make_dataloaders(cfg: DataConfig, loop: LoopConfig, seed: int = 0, latent_ca
     """``(train_loader, val_loader or None)`` over PyG batches (no padding)."""
     from torch_geometric.loader import DataLoader
 
+    if cfg.source not in DATA_SOURCES:
+        raise ConfigError(f"Expected data.source to be one of {', '.join(DATA_SOURCES)} (got {cfg.source!r})")
     if latent_cache:
-        cfg = DataConfig(**{**cfg.__dict__, "root": latent_cache})
+        cfg = DataConfig(**{**cfg.__dict__, "root": latent_cache, "source": "auto"})
+    if cfg.source == "dymesh-archives":
+        return archive_loaders(cfg, loop, seed)
     train_ds, sources = open_dataset(cfg, augment=cfg.augment)
     train_idx, val_idx = split_by_source(sources, cfg.val_fraction, cfg.max_val_clips)
     if not train_idx:
@@ -108,6 +121,28 @@ def make_dataloaders(cfg: DataConfig, loop: LoopConfig, seed: int = 0, latent_ca
                               persistent_workers=cfg.num_workers > 0,
                               generator=torch.Generator().manual_seed(seed))
     return train_loader, val_loader
+
+
+def archive_loaders(cfg: DataConfig, loop: LoopConfig, seed: int = 0):
+    """``(train_loader, val_loader or None)`` streaming the archives of ``cfg.root`` (see the module docstring):
+    the training loader splits the shards over this process's rank and ``num_workers`` readers and
+    puts batches on this process's device."""
+    from accelerate import PartialState
+
+    if cfg.shuffle_buffer < 0:
+        raise ConfigError(f"Expected data.shuffle_buffer >= 0 (got {cfg.shuffle_buffer})")
+    device = PartialState().device
+    windowing = Windowing(frames=cfg.frames, max_vertices=cfg.max_vertices, over_limit="skip")
+    train_ds = ArchiveDataset(cfg.root, batch_size=loop.batch_size, windowing=windowing,
+                              shuffle_buffer=cfg.shuffle_buffer, seed=seed, split="train",
+                              val_fraction=cfg.val_fraction, transform=_augmentations() if cfg.augment else None)
+    val_loader = None
+    if cfg.val_fraction > 0 and cfg.max_val_clips > 0:
+        val_ds = ArchiveDataset(cfg.root, batch_size=loop.batch_size, windowing=windowing, shuffle_buffer=0,
+                                shuffle_shards=False, split="val", val_fraction=cfg.val_fraction,
+                                limit=cfg.max_val_clips, rank=0, world_size=1)
+        val_loader = ArchiveLoader(val_ds, device=device, train=False)
+    return ArchiveLoader(train_ds, num_workers=cfg.num_workers, device=device), val_loader
 
 
 # ------------------------------------------------------------ latent cache ---

@@ -202,6 +202,10 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     accelerator.register_for_checkpointing(state)
     for extra in task.checkpoint_objects():
         accelerator.register_for_checkpointing(extra)
+    # A stream (meshflow.data.archives.ArchiveLoader) keeps its own position: checkpointed, never skipped.
+    streaming = getattr(train_loader, "resumes_itself", False)
+    if streaming:
+        accelerator.register_for_checkpointing(train_loader)
 
     ckpt = resolve_resume(resume, output_dir)
     if ckpt is not None:
@@ -217,11 +221,11 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
     model.train()
     while state.step < loop.max_steps:
         train_loader.set_epoch(state.epoch)
-        batches_per_epoch = len(train_loader)
+        batches_per_epoch = math.inf if streaming else len(train_loader)
         # Resuming mid-epoch skips the batches already consumed (the loader's own generator
         # draws its seeds, so the global random stream continues as in an uninterrupted run).
         loader = (accelerator.skip_first_batches(train_loader, state.batch_in_epoch)
-                  if state.batch_in_epoch else train_loader)
+                  if state.batch_in_epoch and not streaming else train_loader)
         for batch in loader:
             state.batch_in_epoch += 1
             if state.batch_in_epoch >= batches_per_epoch:  # roll over now, so a checkpoint here resumes cleanly
@@ -256,6 +260,8 @@ def train(task, resume: Union[None, bool, str] = None, progress: bool = True,
             if state.step >= loop.max_steps or stopping:
                 break
         else:
+            if streaming:  # a stream's epoch ends when it does
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             continue
         break
     bar.close()

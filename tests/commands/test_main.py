@@ -12,11 +12,12 @@ from meshflow.commands import COMMAND_MODULES, SUMMARIES
 from meshflow.errors import Interrupted
 from meshflow.commands.main import build_parser, load_command, main
 
-SUBCOMMANDS = ["animate", "convert-original", "data", "eval", "inspect", "preview", "reconstruct", "train"]
+SUBCOMMANDS = ["animate", "convert-original", "data", "demo", "eval", "inspect", "models", "preview", "reconstruct",
+               "rig", "train"]
 HELP = [[name] for name in SUBCOMMANDS] + [
     ["data", "clips"], ["data", "sample"], ["data", "build"],
     ["train", "vae"], ["train", "flow"], ["train", "cache-latents"],
-    ["eval", "vae"], ["eval", "motion"],
+    ["eval", "vae"], ["eval", "motion"], ["models", "pull"], ["models", "list"], ["models", "rm"],
 ]
 
 

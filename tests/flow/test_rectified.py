@@ -135,7 +135,7 @@ def test_sample_guidance_formula_and_solvers():
                       steps=11, guidance=1.0, solver="euler", noise=torch.zeros(1, 2, 2))
     assert torch.allclose(out[..., 1:], torch.full((1, 2, 1), 0.45), atol=1e-6)  # left Riemann sum
     with pytest.raises(ValueError, match="solver"):
-        flow.sample(Recorder(), f0, torch.randn(1, 3, 4), solver="rk4")
+        flow.sample(Recorder(), f0, torch.randn(1, 3, 4), solver="rk5")
     with pytest.raises(ValueError, match="noise"):
         flow.sample(Recorder(), f0, torch.randn(1, 3, 4), noise=torch.zeros(1, 2, 3))
 

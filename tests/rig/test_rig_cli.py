@@ -1,0 +1,89 @@
+"""`meshflow rig` and `meshflow animate --rig` end to end; bad input is one line, exit 2, nothing written."""
+import os
+import re
+
+import numpy as np
+import pytest
+import trimesh
+
+from meshflow.commands.main import main
+from meshflow.io import Animation, load_animation, save_animation
+from tests.rig.conftest import lbs_animation
+from tests.test_pipeline import make_model_dir
+
+
+@pytest.fixture
+def clip_npz(tmp_path):
+    rest, frames, faces, *_ = lbs_animation(bones=3, frames=6, subdivisions=2)
+    return save_animation(tmp_path / "bar.npz", Animation(frames.astype(np.float32), faces, fps=12.0))
+
+
+@pytest.fixture
+def out_dir(tmp_path):
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
+def test_rig_command_prints_the_fit_and_sizes(clip_npz, out_dir, capsys):
+    out = out_dir / "bar.glb"
+    assert main(["rig", str(clip_npz), "-o", str(out), "--bones", "3"]) == 0
+    stdout = capsys.readouterr().out
+    for key in ("3 bones", "rig error  mean", "% of the extent", "MB skinned vs", "x smaller", "bind pose = frame 0"):
+        assert key in stdout, stdout
+    back = load_animation(out)
+    frames = np.load(clip_npz)["vertices"]
+    assert back.num_frames == 6 and back.fps == 12.0
+    assert np.abs(back.vertices - frames).max() < 0.02 * np.ptp(frames[0], axis=0).max()
+    assert os.listdir(out_dir) == ["bar.glb"]
+
+
+@pytest.mark.parametrize("argv,pattern", [
+    (["--bones", "0"], r"--bones: Expected 'bones' to be an integer of at least 1 \(got 0\)"),
+    (["--bones", "99"], r"--bones: Expected at most the vertex count of .*bar.npz \(98\) \(got 99\)"),
+    (["--rig-residual", "-1"], r"--rig-residual: Expected a threshold of at least 0 \(got -1\)"),
+])
+def test_rig_bad_input(clip_npz, out_dir, capsys, argv, pattern):
+    rc = main(["rig", str(clip_npz), "-o", str(out_dir / "bar.glb"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("meshflow rig: error: ") and re.search(pattern, err[0]), err
+    assert os.listdir(out_dir) == []
+
+
+def test_rig_refuses_other_outputs_and_missing_inputs(clip_npz, out_dir, tmp_path, capsys):
+    assert main(["rig", str(clip_npz), "-o", str(out_dir / "bar.npz")]) == 2
+    assert "Expected a .glb or .gltf output for a rig (got '.npz')" in capsys.readouterr().err
+    assert main(["rig", str(tmp_path / "missing.glb"), "-o", str(out_dir / "x.glb")]) == 2
+    assert "missing.glb: file not found" in capsys.readouterr().err
+    assert os.listdir(out_dir) == []
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
+
+
+def test_animate_rig(model_dir, out_dir, tmp_path, capsys):
+    ball = tmp_path / "ball.ply"
+    trimesh.creation.icosphere(2).export(ball)
+    out = out_dir / "ball.glb"
+    rc = main(["animate", str(ball), "-p", "it wobbles", "-o", str(out), "--model", str(model_dir), "--steps", "3",
+               "-q", "--seed", "0", "--rig", "8"])
+    stdout = capsys.readouterr().out
+    assert rc == 0, stdout
+    assert "skinned glTF, " in stdout and "rig error" in stdout and "MB skinned vs" in stdout
+    back = load_animation(out)
+    assert back.num_frames == 8 and back.prompt == "it wobbles"
+    # Bad bone counts before any sampling: one line, nothing written.
+    for bones, pattern in (("0", "at least 1"), ("100000", r"at most the vertex count of .*ball.ply \(162\)")):
+        rc = main(["animate", str(ball), "-p", "x", "-o", str(out_dir / "bad.glb"), "--model", str(model_dir),
+                   "--rig", bones])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and re.search(pattern, err[0]), err
+    assert main(["animate", str(ball), "-p", "x", "-o", str(out_dir / "bad.npz"), "--model", str(model_dir),
+                 "--rig"]) == 2
+    assert "for a rig (got '.npz')" in capsys.readouterr().err
+    assert main(["animate", str(ball), "-p", "x", "-o", str(out_dir / "bad.glb"), "--model", str(model_dir),
+                 "--rig-residual"]) == 2
+    assert "--rig-residual: Expected --rig with it" in capsys.readouterr().err
+    assert sorted(os.listdir(out_dir)) == ["ball.glb"]
