@@ -81,8 +81,9 @@ def original_snapshot(vae_cfg: DyMeshVAEConfig, rf_cfg: dict, clip_cfg: dict, se
             "dvae_factors/dvae_f.json": json.dumps(factors).encode()}
 
 
-def write_hub_cache(hub_cache: Path, repo: str, commit: str, files: dict) -> Path:
-    """``files`` laid out as huggingface_hub lays out its cache (blobs, snapshot symlinks, refs/main)."""
+def write_hub_snapshot(hub_cache: Path, repo: str, commit: str, files: dict, refs=("main",)) -> Path:
+    """Puts ``files`` (path -> bytes) into a Hugging Face cache as huggingface_hub does: content-addressed blobs,
+    relative symlinks from snapshots/COMMIT/..., refs/REF holding the commit (no newline)."""
     folder = hub_cache / ("models--" + repo.replace("/", "--"))
     for rel, data in files.items():
         blob = folder / "blobs" / hashlib.sha256(data).hexdigest()
@@ -92,8 +93,9 @@ def write_hub_cache(hub_cache: Path, repo: str, commit: str, files: dict) -> Pat
         link.parent.mkdir(parents=True, exist_ok=True)
         link.unlink(missing_ok=True)
         os.symlink(os.path.relpath(blob, link.parent), link)
-    (folder / "refs").mkdir(parents=True, exist_ok=True)
-    (folder / "refs" / "main").write_text(commit)
+    for ref in refs:
+        (folder / "refs" / ref).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "refs" / ref).write_text(commit)
     return folder / "snapshots" / commit
 
 
@@ -142,7 +144,7 @@ def main() -> int:
     hub = work / "hf" / "hub"
     print(f"work: {work}")
     start = time.perf_counter()
-    snapshot = write_hub_cache(hub, REPO, COMMIT, original_snapshot(PAPER_VAE, PAPER_RF, CLIP_L14))
+    snapshot = write_hub_snapshot(hub, REPO, COMMIT, original_snapshot(PAPER_VAE, PAPER_RF, CLIP_L14))
     print(f"build  {time.perf_counter() - start:7.1f} s  original snapshot {_mb(hub):.0f} MB "
           f"(rf_epoch_f.pth {(snapshot / 'rf_model/rf_epoch_f.pth').stat().st_size / 2 ** 20:.0f} MB)")
     mesh = torus(args.vertices, work / "torus.obj")

@@ -5,7 +5,6 @@ The fake cache is laid out as huggingface_hub lays it out (``models--owner--name
 DyMeshVAE checkpoint and factors, and a tiny MMDiT with a tiny Hugging Face CLIP text model inside
 ``rf_epoch_f.pth``, as tests/models/test_convert.py builds it.
 """
-import hashlib
 import io
 import json
 import os
@@ -27,6 +26,7 @@ from meshflow.models import remote
 from meshflow.models.mmdit import to_original_state_dict
 from meshflow.models.remote import ModelId, OriginalLayout, cached_models, resolve_model
 from meshflow.pipeline import AnimationPipeline
+from tests.conftest import load_script
 
 transformers = pytest.importorskip("transformers")
 
@@ -76,22 +76,8 @@ def original_files(shared, seed: int = 0, vae_exp: str = "dvae") -> dict:
             "README.md": b"# AnimateAnyMesh\n"}
 
 
-def write_hub_snapshot(hub_cache: Path, repo: str, commit: str, files: dict, refs=("main",)) -> Path:
-    """Puts ``files`` (path -> bytes) into a Hugging Face cache as huggingface_hub does: content-addressed blobs,
-    relative symlinks from snapshots/COMMIT/..., refs/REF holding the commit (no newline)."""
-    folder = hub_cache / ("models--" + repo.replace("/", "--"))
-    for rel, data in files.items():
-        blob = folder / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = folder / "snapshots" / commit / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.unlink(missing_ok=True)
-        os.symlink(os.path.relpath(blob, link.parent), link)
-    for ref in refs:
-        (folder / "refs" / ref).parent.mkdir(parents=True, exist_ok=True)
-        (folder / "refs" / ref).write_text(commit)
-    return folder / "snapshots" / commit
+# the fake Hugging Face cache writer (blobs, snapshot symlinks, refs), shared with the paper-size benchmark
+write_hub_snapshot = load_script("bench_paper_size").write_hub_snapshot
 
 
 @pytest.fixture

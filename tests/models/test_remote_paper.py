@@ -35,7 +35,7 @@ def test_builder_at_tiny_sizes_converts_and_animates(hub, tmp_path):
     rf = {**bench.PAPER_RF, "input_channels": 16, "output_channels": 16, "width": 32, "layers": 1, "heads": 2}
     clip = {**bench.CLIP_L14, "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 1,
             "num_attention_heads": 1}
-    bench.write_hub_cache(hub, bench.REPO, bench.COMMIT, bench.original_snapshot(vae, rf, clip))
+    bench.write_hub_snapshot(hub, bench.REPO, bench.COMMIT, bench.original_snapshot(vae, rf, clip))
     mesh = bench.torus(300, tmp_path / "torus.obj")
     torus = read_mesh(mesh)
     assert abs(len(torus.vertices) - 300) <= 20 and len(torus.faces) == 2 * len(torus.vertices)
