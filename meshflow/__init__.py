@@ -22,6 +22,9 @@ _LAZY = {
     "DyMeshVAE": "meshflow.models",
     "MMDiT": "meshflow.models",
     "AnimationPipeline": "meshflow.pipeline",
+    "animate_sequence": "meshflow.sequence",
+    "make_region": "meshflow.region",
+    "fit_skinning": "meshflow.rig",
 }
 
 
