@@ -22,7 +22,6 @@ import io
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from meshflow.resources import peak_rss_bytes  # noqa: E402
 from meshflow.models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig, meshflow_to_original_state_dict  # noqa: E402
 from meshflow.models.mmdit import MMDiT, MMDiTConfig, to_original_state_dict  # noqa: E402
 
@@ -121,8 +121,11 @@ def run_stage(argv) -> dict:
 
     start = time.perf_counter()
     code = main(argv)
-    return {"rc": code, "seconds": time.perf_counter() - start,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"rc": code, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    return peak_rss_bytes() / 2 ** 20
 
 
 def _mb(path: Path) -> float:

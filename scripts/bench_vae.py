@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from meshflow.data.graph import edge_index_from_faces  # noqa: E402
 from meshflow.models.dymesh_vae import DyMeshVAE, DyMeshVAEConfig  # noqa: E402
+from meshflow.resources import peak_rss_bytes  # noqa: E402
 
 PAPER = DyMeshVAEConfig()  # enc 8, dec 8, dim 256, latent 32, heads 8 x 64, T 16
 SPOT = ROOT.parent / "shared" / "data" / "static" / "spot.obj"
@@ -158,8 +158,6 @@ def reference_bytes(n: int) -> float:
 
 
 # ---------------------------------------------------------------- workers ---
-def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def run_worker(args) -> dict:

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "meshflow"
 
 # Rank of each top-level part of the package: a module may import only parts of lower or equal rank.
 LAYERS = {
-    "errors": 0, "progress": 0, "version": 0, "cache": 0,
+    "errors": 0, "progress": 0, "version": 0, "cache": 0, "resources": 0,
     "io": 1,
     "data": 2,
     "nn": 3,
