@@ -45,11 +45,10 @@ def test_convert_original_cli_on_golden_files(shared, tmp_path):
     assert ok, f"max abs error {err}"
 
 
-def test_convert_original_with_clip_inside_rf(shared, tmp_path, monkeypatch):
-    transformers = pytest.importorskip("transformers")
-    monkeypatch.delenv(CLIP_WEIGHTS_ENV, raising=False)
-    torch.manual_seed(0)
-    # a tiny original checkpoint: MMDiT with 64-wide text features + a HF CLIP text model inside, as the original
+def tiny_original_rf(transformers, seed: int = 0):
+    """A tiny original rf_epoch_*.pth, as the original writes it: an MMDiT with 64-wide text features and a HF CLIP
+    text model inside, DDP ``module.`` keys, the ``model_state_dict`` wrapper. Returns (mmdit, hf, checkpoint)."""
+    torch.manual_seed(seed)
     mmdit = MMDiT(MMDiTConfig(input_channels=16, output_channels=16, width=32, layers=1, heads=2, text_dim=64))
     for p in mmdit.parameters():
         torch.nn.init.normal_(p, std=0.2)
@@ -58,7 +57,14 @@ def test_convert_original_with_clip_inside_rf(shared, tmp_path, monkeypatch):
     hf = transformers.CLIPTextModel(cfg).eval()
     rf = {"module." + k: v for k, v in to_original_state_dict(mmdit.state_dict()).items()}
     rf.update({"module.clip_text_model.text_model." + k: v for k, v in hf.state_dict().items()})
-    torch.save({"model_state_dict": rf, "epoch": 1}, tmp_path / "rf_epoch_1.pth")
+    return mmdit, hf, {"model_state_dict": rf, "epoch": 1}
+
+
+def test_convert_original_with_clip_inside_rf(shared, tmp_path, monkeypatch):
+    transformers = pytest.importorskip("transformers")
+    monkeypatch.delenv(CLIP_WEIGHTS_ENV, raising=False)
+    mmdit, hf, checkpoint = tiny_original_rf(transformers, seed=0)
+    torch.save(checkpoint, tmp_path / "rf_epoch_1.pth")
     rf_config = {"input_channels": 16, "output_channels": 16, "width": 32, "layers": 1, "heads": 2,
                  "init_scale": 0.25, "use_flash2": True, "cond_drop_prob": 0.1}
     (tmp_path / "training_config.json").write_text(json.dumps({"rf_config": rf_config}))

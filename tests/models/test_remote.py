@@ -21,12 +21,11 @@ from meshflow.cache import CACHE_ENV
 from meshflow.commands.main import main
 from meshflow.data.shapes import icosphere
 from meshflow.errors import CheckpointError, MeshflowError
-from meshflow.models import MMDiT, MMDiTConfig
 from meshflow.models import remote
-from meshflow.models.mmdit import to_original_state_dict
 from meshflow.models.remote import ModelId, OriginalLayout, cached_models, resolve_model
 from meshflow.pipeline import AnimationPipeline
 from tests.conftest import load_script
+from tests.models.test_convert import tiny_original_rf
 
 transformers = pytest.importorskip("transformers")
 
@@ -42,19 +41,9 @@ def golden(shared, name) -> Path:
 
 
 def tiny_rf_bytes(seed: int) -> bytes:
-    """An original rf_epoch_*.pth: a tiny MMDiT (64-wide text features) with a tiny HF CLIP text model inside,
-    DDP ``module.`` keys and the ``model_state_dict`` wrapper (test_convert's construction)."""
-    torch.manual_seed(seed)
-    mmdit = MMDiT(MMDiTConfig(input_channels=16, output_channels=16, width=32, layers=1, heads=2, text_dim=64))
-    for p in mmdit.parameters():
-        torch.nn.init.normal_(p, std=0.2)
-    cfg = transformers.CLIPTextConfig(vocab_size=49408, hidden_size=64, intermediate_size=256, num_hidden_layers=1,
-                                      num_attention_heads=1, max_position_embeddings=77, hidden_act="quick_gelu")
-    hf = transformers.CLIPTextModel(cfg).eval()
-    rf = {"module." + k: v for k, v in to_original_state_dict(mmdit.state_dict()).items()}
-    rf.update({"module.clip_text_model.text_model." + k: v for k, v in hf.state_dict().items()})
+    """An original rf_epoch_*.pth (test_convert's tiny construction), as bytes."""
     buffer = io.BytesIO()
-    torch.save({"model_state_dict": rf, "epoch": 1}, buffer)
+    torch.save(tiny_original_rf(transformers, seed)[2], buffer)
     return buffer.getvalue()
 
 
