@@ -11,7 +11,12 @@ import pytest
 import trimesh
 
 from meshflow.io import Animation, read_mesh, sample_animation, save_animation
+from meshflow.pipeline import AnimationPipeline
+from meshflow.region import animate_region, make_region
 from meshflow.rig.export import load_rig_input, rig_animation, save_rigged
+from meshflow.sequence import animate_sequence, make_timeline
+from tests.commands.test_animate import MESH
+from tests.test_pipeline import make_model_dir
 from tests.io.test_export import nested_scene, textured_scene, wobble
 from tests.rig.conftest import lbs_animation
 
@@ -46,6 +51,21 @@ def clip(shared, parts, frames=4):
     return replace(anim, vertices=anim.vertices[:frames])
 
 
+_PIPE = {}
+
+
+def generated(tmp_path, name, then=(), region=None, frames=None, loop=False):
+    """What `meshflow animate` writes with a tiny random model: a chained timeline (``then``, ``frames``) or a region."""
+    if "pipe" not in _PIPE:
+        _PIPE["pipe"] = AnimationPipeline.from_pretrained(make_model_dir(tmp_path / "tiny", frames=8), device="cpu")
+    pipe, mesh = _PIPE["pipe"], read_mesh(MESH)
+    if region is not None:
+        anim = animate_region(pipe, mesh, "the dog wags its tail", make_region(region, mesh), seed=0, steps=2)
+    else:
+        anim = animate_sequence(pipe, mesh, make_timeline("the dog walks", list(then)), frames=frames, seed=0, steps=2)
+    return save_animation(tmp_path / name, anim.looped() if loop else anim)
+
+
 CASES = {
     "morph-textured": lambda tmp, shared: morph(read_mesh(textured_scene(tmp / "in.glb")), "out.glb", tmp),
     "morph-scene-gltf": lambda tmp, shared: morph(read_mesh(nested_scene(tmp / "in.gltf")[0]), "out.gltf", tmp),
@@ -62,6 +82,9 @@ CASES = {
     "rigged-gltf": lambda tmp, shared: rigged(moved_scene(tmp, ".gltf"), "scene.gltf", tmp, bones=4),
     "rigged-quaternius": lambda tmp, shared: rigged(clip(shared, FOX), "fox.glb", tmp, bones=32),
     "rigged-draco-input": lambda tmp, shared: rigged(clip(shared, DRACO), "draco.glb", tmp, bones=16),
+    "long-timeline": lambda tmp, shared: generated(tmp, "long.glb", then=("it jumps",)),
+    "long-looped": lambda tmp, shared: generated(tmp, "loop.glb", frames=20, loop=True),
+    "region-box": lambda tmp, shared: generated(tmp, "region.glb", region="-10,-10,-10,10,10,0"),
 }
 
 
