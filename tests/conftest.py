@@ -44,6 +44,23 @@ def shared():
     return shared_path
 
 
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny random model directory with T = 8 (``tests.test_pipeline.make_model_dir``), one per test module;
+    modules that need another size define their own ``model_dir``."""
+    from tests.test_pipeline import make_model_dir  # the pipeline's test module; imported only when used
+
+    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
+
+
+@pytest.fixture(scope="module")
+def pipe(model_dir):
+    """The pipeline of ``model_dir`` on the CPU."""
+    from meshflow.pipeline import AnimationPipeline
+
+    return AnimationPipeline.from_pretrained(model_dir, device="cpu")
+
+
 #: where scripts/setup.sh installs the npm package gltf-validator (GLTF_VALIDATOR_MODULES elsewhere).
 VALIDATOR_MODULES = Path(os.environ.get("GLTF_VALIDATOR_MODULES", ROOT / ".tools" / "node_modules")).resolve()
 

@@ -17,21 +17,9 @@ from meshflow.errors import MeshflowError
 from meshflow.flow import sample
 from meshflow.io import read_mesh
 from meshflow.io.mesh import MeshFile, MeshPart
-from meshflow.pipeline import AnimationPipeline
 from meshflow.region import (HoldStill, animate_region, falloff_graph, falloff_weights, make_region,
                              read_vertex_indices, region_metrics, rigid_fit, select_region)
 from tests.commands.test_animate import MESH
-from tests.test_pipeline import make_model_dir
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
-
-
-@pytest.fixture(scope="module")
-def pipe(model_dir):
-    return AnimationPipeline.from_pretrained(model_dir, device="cpu")
 
 
 def plane(n=9):

@@ -20,14 +20,8 @@ import trimesh
 
 from meshflow.commands.main import main
 from meshflow.io.atomic import STALE_AFTER
-from tests.test_pipeline import make_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
 
 
 @pytest.fixture

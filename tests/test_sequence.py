@@ -11,21 +11,9 @@ from meshflow.commands.main import main
 from meshflow.data.shapes import icosphere
 from meshflow.errors import MeshflowError
 from meshflow.io import read_mesh
-from meshflow.pipeline import AnimationPipeline
 from meshflow.sequence import (TimelineEntry, animate_sequence, crossfade, default_overlap, make_timeline,
                                plan_frames, plan_windows, read_timeline, restore_edges, seam_metrics)
 from tests.commands.test_animate import MESH
-from tests.test_pipeline import make_model_dir
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
-
-
-@pytest.fixture(scope="module")
-def pipe(model_dir):
-    return AnimationPipeline.from_pretrained(model_dir, device="cpu")
 
 
 def crossfade_loop(previous, window, overlap):

@@ -17,14 +17,8 @@ from meshflow.errors import MeshflowError
 from meshflow.io import read_mesh
 from meshflow.io import load_animation
 from meshflow.pipeline import AnimationPipeline
-from tests.test_pipeline import make_model_dir
 
 MESH = Path(__file__).resolve().parents[2] / "graphs" / "examples" / "quadruped.glb"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
 
 
 @pytest.fixture

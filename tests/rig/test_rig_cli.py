@@ -9,7 +9,6 @@ import trimesh
 from meshflow.commands.main import main
 from meshflow.io import Animation, load_animation, save_animation
 from tests.rig.conftest import lbs_animation
-from tests.test_pipeline import make_model_dir
 
 
 @pytest.fixture
@@ -56,11 +55,6 @@ def test_rig_refuses_other_outputs_and_missing_inputs(clip_npz, out_dir, tmp_pat
     assert main(["rig", str(tmp_path / "missing.glb"), "-o", str(out_dir / "x.glb")]) == 2
     assert "missing.glb: file not found" in capsys.readouterr().err
     assert os.listdir(out_dir) == []
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_model_dir(tmp_path_factory.mktemp("model") / "tiny", frames=8)
 
 
 def test_animate_rig(model_dir, out_dir, tmp_path, capsys):
