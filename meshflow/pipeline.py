@@ -251,10 +251,11 @@ class AnimationPipeline:
         factors: :class:`~meshflow.flow.LatentFactors` that standardise latents.
         flow: sampler defaults from the model directory (``steps``, ``guidance``, ``solver``).
         device: where the models are. (default: CPU)
+        extras: the model directory's other config entries (data, metrics, ...), kept by :meth:`save_pretrained`.
     """
 
     def __init__(self, vae, mmdit, text_encoder, factors, flow: Optional[dict] = None, device="cpu",
-                 model_dir: Optional[Path] = None):
+                 model_dir: Optional[Path] = None, extras: Optional[dict] = None):
         self.vae = vae.eval()
         self.mmdit = mmdit.eval()
         self.text_encoder = text_encoder.eval()
@@ -262,6 +263,7 @@ class AnimationPipeline:
         self.flow = dict(flow or {})
         self.sampling = SamplingConfig.from_flow(self.flow)
         self.model_dir = model_dir
+        self.extras = dict(extras or {})
         self.device = torch.device(device)
         L = vae.latent_dim
         if mmdit.config.input_channels != 2 * L:
@@ -307,15 +309,14 @@ class AnimationPipeline:
         vae = DyMeshVAE.from_directory(model_dir, "vae", components["vae"], device=device, dtype=dtype)
         mmdit = MMDiT.from_directory(model_dir, "mmdit", components["mmdit"], device=device, dtype=dtype)
         text_encoder = load_text_encoder(config, directory=model_dir, clip_weights=clip_weights, device=device)
-        pipe = cls(vae, mmdit, text_encoder, factors, flow=config.get("flow"), device=device, model_dir=model_dir)
-        pipe.extras = {k: v for k, v in config.items() if k not in ("format", "version", "components", "factors",
-                                                                      "flow")}
-        return pipe
+        extras = {k: v for k, v in config.items() if k not in ("format", "version", "components", "factors", "flow")}
+        return cls(vae, mmdit, text_encoder, factors, flow=config.get("flow"), device=device, model_dir=model_dir,
+                   extras=extras)
 
     def save_pretrained(self, directory, metrics: Optional[dict] = None) -> Path:
         """Writes a model directory and its README.md model card (:func:`meshflow.models.remote.save_pretrained`)."""
         return save_pretrained(directory, self.vae, self.mmdit, self.text_encoder, self.factors, self.flow,
-                               extras=getattr(self, "extras", None), metrics=metrics)
+                               extras=self.extras, metrics=metrics)
 
     def to(self, device) -> "AnimationPipeline":
         device = resolve_device(device)
