@@ -420,7 +420,8 @@ class AnimationPipeline:
             tokens: latent tokens K (default: the VAE's inference default for the
                 largest mesh, ``min(max_tokens, max(num_traj, N // 8))``).
             device: run here (moves the models); default: where they are.
-            solver: ``"midpoint"`` (the original) or ``"euler"``. (default: the model's, else midpoint)
+            solver: ``"midpoint"`` (the original), ``"euler"``, ``"heun"`` or ``"rk4"`` (:data:`meshflow.flow.SOLVERS`).
+                (default: the model's, else midpoint)
             fps: playback rate recorded in the animations. (default: 24)
             progress: ``progress(total_model_calls)`` returns a function called after
                 every MMDiT evaluation (the CLI shows a progress bar with it).
@@ -494,8 +495,9 @@ class AnimationPipeline:
         vertex_embed = self.vae.embed_vertices(batch)  # (sum N, C)
         latents, posterior = self.vae.encode(batch, num_tokens=K, sample_posterior=False, vertex_embed=vertex_embed)
         L = self.vae.latent_dim
-        f0 = standardize(latents, self.factors, L)[..., :L]  # (M, K, L)
-        f0 = f0[torch.tensor(mesh_of, device=dev)]  # (B, K, L)
+        items = torch.tensor(mesh_of, device=dev)  # (B,) the mesh of each pair
+        standard = standardize(latents, self.factors, L)[items]  # (B, K, 2L)
+        f0 = standard[..., :L]  # (B, K, L)
         timings["encode"] = time.perf_counter() - start
 
         # 4. Trajectory latents by the rectified flow (one batched ODE solve).
@@ -504,9 +506,7 @@ class AnimationPipeline:
         on_call = progress(calls) if progress is not None else None
         velocity = _Velocity(self.mmdit, conditional, on_call)
         if hold is not None:  # the tokens' rows in their mesh and their standardised no-motion latents
-            items = torch.tensor(mesh_of, device=dev)
-            velocity = hold(velocity, (posterior.token_index - batch.ptr[:-1, None])[items],
-                            standardize(latents, self.factors, L)[..., L:][items])
+            velocity = hold(velocity, (posterior.token_index - batch.ptr[:-1, None])[items], standard[..., L:])
         noise = torch.stack([
             torch.randn((K, 2 * L), generator=torch.Generator().manual_seed(seed + b)) for b in range(B)
         ]).to(device=dev, dtype=f0.dtype)  # per-item seeds: a batch gives what single calls give

@@ -50,9 +50,10 @@ from .data.graph import file_graph
 from .data.proxy import proxy_size
 from .errors import MeshflowError, check_finite
 from .io.animation import Animation
-from .io.geometry import edge_length_change
+from .io.geometry import edge_length_change, smoothstep
 from .io.mesh import MeshFile
 from .pipeline import AnimationPipeline, as_mesh_file
+from .rig.solvers import kabsch
 
 METHODS = ("blend", "inpaint", "both")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -194,8 +195,7 @@ def falloff_weights(distance: np.ndarray, width: float) -> np.ndarray:
     d = np.asarray(distance, dtype=np.float64)
     if width <= 0:
         return (d <= 0).astype(np.float32)
-    x = np.clip(1.0 - d / width, 0.0, 1.0)
-    return (x * x * (3.0 - 2.0 * x)).astype(np.float32)
+    return smoothstep(1.0 - d / width).astype(np.float32)
 
 
 @dataclass
@@ -231,17 +231,16 @@ class Region:
         r"""(T, N_file, 3) frames blended with the rest pose (N_file, 3): :math:`r + w\,(x - r)`.
 
         With :attr:`anchor`, each frame is first moved by the rigid transform that best takes the band
-        (:math:`0 < w < 1`, weighted by :math:`1 - w`) back to its rest pose (:func:`rigid_fit`), so the region
-        keeps its motion relative to where it is attached rather than the whole mesh's."""
-        x = np.array(frames, dtype=np.float64)  # a copy: the frames are moved in place below
+        (:math:`0 < w < 1`, weighted by :math:`1 - w`) back to its rest pose (:func:`meshflow.rig.solvers.kabsch`),
+        so the region keeps its motion relative to where it is attached rather than the whole mesh's."""
+        x = np.asarray(frames, dtype=np.float64)
         w = self.file_weights
         if self.anchor:
             band = (w > 0) & (w < 1)
             band = band if band.any() else w <= 0
-            if band.any():
-                for t in range(len(x)):
-                    R, shift = rigid_fit(x[t, band], rest[band], 1 - w[band] + 1e-6)
-                    x[t] = x[t] @ R.T + shift
+            if band.any():  # every frame's fit in one batch: (T, 3, 3), (T, 3)
+                R, shift = kabsch(x[:, band], np.broadcast_to(rest[band], x[:, band].shape), 1 - w[band] + 1e-6)
+                x = np.einsum("tij,tnj->tni", R, x) + shift[:, None]
         return (rest[None] + w[None, :, None] * (x - rest[None])).astype(np.float32)
 
     @property
@@ -249,17 +248,6 @@ class Region:
         band = int(((self.weights > 0) & ~self.inside).sum())
         return (f"region {self.spec!r}: {int(self.inside.sum())} of {len(self.inside)} welded vertices move, "
                 f"{band} more in a falloff band of {self.falloff:g} x the extent ({self.method})")
-
-
-def rigid_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray):
-    r"""The rotation and translation :math:`(R, s)` minimising :math:`\sum_i w_i \lVert R p_i + s - q_i \rVert^2`
-    (weighted Kabsch): ``src`` :math:`p` (M, 3), ``dst`` :math:`q` (M, 3), ``weights`` (M,)."""
-    w = np.asarray(weights, dtype=np.float64)[:, None] / np.sum(weights)
-    cp, cq = (w * src).sum(axis=0), (w * dst).sum(axis=0)
-    u, _, vt = np.linalg.svd(((src - cp) * w).T @ (dst - cq))
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    R = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return R, cq - R @ cp
 
 
 def make_region(spec: str, mesh, falloff: Optional[float] = None, method: Optional[str] = None,
@@ -397,4 +385,4 @@ def region_metrics(frames: np.ndarray, faces: np.ndarray, region: Region) -> Reg
 
 __all__ = ["METHODS", "HoldStill", "Region", "RegionConfig", "RegionMetrics", "animate_region",
            "check_region_inputs", "falloff_graph", "falloff_weights", "make_region", "read_vertex_indices",
-           "region_metrics", "region_names", "rigid_fit", "select_region"]
+           "region_metrics", "region_names", "select_region"]

@@ -35,8 +35,9 @@ import numpy as np
 
 from .data.graph import file_graph
 from .errors import MeshflowError, check_integer
+from .flow import model_calls
 from .io.animation import Animation
-from .io.geometry import edge_length_change
+from .io.geometry import edge_length_change, smoothstep
 from .pipeline import AnimationPipeline, as_mesh_file
 from .region import Region, animate_region
 
@@ -244,11 +245,6 @@ def plan_windows(counts: Sequence[int], T: int, overlap: int) -> Tuple[List[int]
 
 
 # ---------------------------------------------------------------- chaining ---
-def smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
-
-
 def crossfade(previous: np.ndarray, window: np.ndarray, overlap: int, mode: str = "velocity") -> np.ndarray:
     r"""Appends ``window`` to ``previous``, the two sharing ``overlap`` frames (see the module docstring).
 
@@ -317,11 +313,11 @@ def animate_sequence(pipe: AnimationPipeline, mesh, timeline: Sequence[TimelineE
     if o > T - 1:
         raise MeshflowError(f"Expected 'overlap' to be at most T - 1 = {T - 1} (got {o})")
     counts = plan_frames(timeline, T, o, frames)
-    windows, _ = plan_windows(counts, T, o)
+    windows, joins = plan_windows(counts, T, o)
     seed = random.SystemRandom().randrange(2 ** 31) if seed is None else int(seed)
     tick = None
     if progress is not None:
-        tick = progress((int(opts.steps) - 1) * (2 if opts.solver == "midpoint" else 1) * len(windows))
+        tick = progress(model_calls(opts.solver, int(opts.steps)) * len(windows))
     mesh = as_mesh_file(mesh)
     graph = file_graph(mesh, normalize=False)
     src, edges = graph.source_index.numpy(), graph.edge_index.numpy().T
@@ -333,7 +329,7 @@ def animate_sequence(pipe: AnimationPipeline, mesh, timeline: Sequence[TimelineE
     out: Optional[np.ndarray] = None
     timings: Dict[str, float] = {}
     head: Optional[Animation] = None  # the first window: provenance of the clip
-    notes, joins, j = [], [], 0
+    notes, j = [], 0
     for i, (entry, count) in enumerate(zip(timeline, counts)):
         begin = 0 if out is None else len(out)
         goal = begin + count
@@ -356,7 +352,6 @@ def animate_sequence(pipe: AnimationPipeline, mesh, timeline: Sequence[TimelineE
                 out = crossfade(out, anim.vertices, step, mode=mode)
                 out[n - step:] += (smoothstep(np.arange(len(out) - n + step) / step)[:, None, None]
                                    * fix[None]).astype(np.float32)  # the restoration eased in over the overlap
-                joins.append(n - step)
             j += 1
         out = out[:goal]
         notes.append(f"entry {i + 1} ({entry.prompt!r}): frames {begin}-{goal - 1}")

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from meshflow.data.graph import file_graph  # noqa: E402
-from meshflow.flow import SOLVER_CALLS, destandardize, sample, standardize  # noqa: E402
+from meshflow.flow import SOLVER_CALLS, destandardize, model_calls, sample, standardize  # noqa: E402
 from meshflow.io.mesh import read_mesh  # noqa: E402
 from meshflow.pipeline import AnimationPipeline, _Velocity  # noqa: E402
 from torch_geometric.data import Batch  # noqa: E402
@@ -71,7 +71,7 @@ def main(argv=None):
             x, traj, seconds = solve(solver, steps)
             lat = ((x[..., L:] - ref[..., L:]).norm() / scale).item()
             vert = (traj - ref_traj).norm(dim=-1).mean().item()
-            print(f"| {solver} | {steps} | {(steps - 1) * SOLVER_CALLS[solver]} | {lat:.4f} | {vert:.4f} | "
+            print(f"| {solver} | {steps} | {model_calls(solver, steps)} | {lat:.4f} | {vert:.4f} | "
                   f"{seconds:.1f} |", flush=True)
     if args.compile:
         x = torch.cat([torch.cat([f0, noise[..., L:]], -1)] * 2)

@@ -17,8 +17,9 @@ from meshflow.errors import MeshflowError
 from meshflow.flow import sample
 from meshflow.io import read_mesh
 from meshflow.io.mesh import MeshFile, MeshPart
+from meshflow.rig.solvers import kabsch
 from meshflow.region import (HoldStill, animate_region, falloff_graph, falloff_weights, make_region,
-                             read_vertex_indices, region_metrics, rigid_fit, select_region)
+                             read_vertex_indices, region_metrics, select_region)
 from tests.commands.test_animate import MESH
 
 
@@ -146,13 +147,13 @@ def test_hold_still_ends_at_the_still_latent():
         torch.testing.assert_close(ones, sample(model, f0, text, steps=5, solver=solver, noise=noise))
 
 
-def test_rigid_fit_and_anchored_blend():
+def test_kabsch_and_anchored_blend():
     rng = np.random.default_rng(0)
     p = rng.normal(size=(20, 3))
     c, s = np.cos(0.4), np.sin(0.4)
     R = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
     q = p @ R.T + [1, 2, 3]
-    R2, t2 = rigid_fit(p, q, np.ones(20))
+    R2, t2 = kabsch(p, q, np.ones(20))  # the fit the anchored blend uses
     np.testing.assert_allclose(R2, R, atol=1e-9)
     np.testing.assert_allclose(t2, [1, 2, 3], atol=1e-9)
     # A rigid motion of the whole mesh: anchored to the band, the region does not move; unanchored it does.

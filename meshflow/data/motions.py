@@ -40,6 +40,8 @@ from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
+from ..io.geometry import smoothstep
+
 RIGID_LABELS = ("spin", "hop", "bounce", "sway", "slide", "nod", "roll")
 NONRIGID_LABELS = ("bend", "twist", "squash_stretch", "wave", "breathe", "wag")
 #: every motion label, rigid first.
@@ -80,9 +82,6 @@ def _rotate(v: np.ndarray, rot: np.ndarray, pivot: np.ndarray) -> np.ndarray:
     return np.einsum("tij,nj->tni", rot, v - pivot) + pivot
 
 
-def _smoothstep(x):
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
 
 
 class MeshFrame:
@@ -117,7 +116,7 @@ def _gen_spin(v, f: MeshFrame, tau, rng):
 
 def _ease(tau, rng):
     """Linear or eased-in-out progress 0 -> 1 over the clip."""
-    return tau if rng.random() < 0.5 else _smoothstep(tau)
+    return tau if rng.random() < 0.5 else smoothstep(tau)
 
 
 def _cap_spin(p, rng):
@@ -252,7 +251,7 @@ def _gen_bend(v, f, tau, rng):
     d_axis, sign = _perpendicular_choice(L, rng)
     phi_max = np.deg2rad(float(rng.uniform(35, 80)))
     back = rng.random() < 0.4
-    prof = np.sin(np.pi * tau) if back else _smoothstep(tau / 0.8)
+    prof = np.sin(np.pi * tau) if back else smoothstep(tau / 0.8)
     a = (v[:, L] - f.lo[L])[None]  # (1, N) arc length from the base
     u = sign * (v[:, d_axis] - f.center[d_axis])[None]  # offset towards the bend side
     kappa = (phi_max * prof / f.length)[:, None]  # (T, 1) curvature
@@ -281,7 +280,7 @@ def _gen_twist(v, f, tau, rng):
     sign = int(rng.choice([-1, 1]))
     amax = np.deg2rad(float(rng.uniform(45, 120)))
     back = rng.random() < 0.4
-    prof = np.sin(np.pi * tau) if back else _smoothstep(tau / 0.8)
+    prof = np.sin(np.pi * tau) if back else smoothstep(tau / 0.8)
     ang = sign * amax * prof[:, None] * f.s[None]  # (T, N)
     i, j = [a for a in range(3) if a != L]
     # rotation about +L: (i, j) -> cyclic order (L, i, j) is right-handed when (i, j) follow L
@@ -327,7 +326,7 @@ def _gen_wave(v, f, tau, rng):
     towards_tip = bool(rng.random() < 0.5)
     direction = 1 if towards_tip else -1
     env = 0.3 + 0.7 * f.s
-    ramp = _smoothstep(tau / 0.3)
+    ramp = smoothstep(tau / 0.3)
     phase = 2 * np.pi * (waves * f.s[None] - direction * cycles * tau[:, None])
     frames = np.repeat(v[None], len(tau), axis=0)
     frames[:, :, d_axis] += amp * env[None] * ramp[:, None] * np.sin(phase)
@@ -360,7 +359,7 @@ def _gen_wag(v, f, tau, rng):
     a = a / reach
     proj = (v - f.center) @ a
     h0 = float(rng.uniform(0.45, 0.6)) * reach
-    w = _smoothstep((proj - h0) / (0.2 * reach))  # 0 near the centre, 1 on the far part
+    w = smoothstep((proj - h0) / (0.2 * reach))  # 0 near the centre, 1 on the far part
     # swing about the up axis when the part points sideways, else about the forward axis
     axis = AXES[UP] if abs(a[UP]) < 0.7 else AXES[2]
     axis = axis - (axis @ a) * a

@@ -34,6 +34,7 @@ from ..errors import MeshFileError, MeshflowError
 from ..io.animation import Animation
 from ..io.mesh import EXTENSIONS, MeshFile, read_mesh
 from ..io.preview import render_preview
+from ..models.remote import describe_model
 from ..pipeline import AnimationPipeline, SamplingConfig
 
 #: where the repository keeps the example meshes (``scripts/make_examples.py``); an installed package
@@ -178,7 +179,7 @@ class Demo:
             pipe = self.pipeline()
         except MeshflowError as e:
             return f"**{e}**; requests fail until it loads (the app keeps running)"
-        return (f"model `{pipe.model_dir}` (T = {pipe.frames} frames, text encoder {pipe.text_encoder.name}, "
+        return (f"model `{describe_model(pipe.model_dir)}` (T = {pipe.frames} frames, text encoder {pipe.text_encoder.name}, "
                 f"{pipe.device})")
 
     def defaults(self) -> SamplingConfig:
@@ -352,7 +353,7 @@ def summarize(anim: Animation, mesh: MeshFile, name: str, pipe: AnimationPipelin
         ("input", f"{name}: {anim.num_vertices} vertices ({anim.welded_vertices} welded), {len(mesh.faces)} faces, "
                   f"{len(mesh.parts)} part{'s' if len(mesh.parts) != 1 else ''}"),
         ("prompt", prompt),
-        ("model", f"`{pipe.model_dir}` (T = {pipe.frames}, text encoder {pipe.text_encoder.name})"),
+        ("model", f"`{describe_model(pipe.model_dir)}` (T = {pipe.frames}, text encoder {pipe.text_encoder.name})"),
         ("tokens", str(anim.tokens)),
         ("device", anim.device),
         ("sampling", f"{opts.steps} steps, guidance {opts.guidance:g}, {opts.solver}, seed {anim.seed}"),

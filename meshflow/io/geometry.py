@@ -181,6 +181,12 @@ def weld_animation(vertices: np.ndarray, faces: np.ndarray, tol: float = 1e-6
 
 
 # ---------------------------------------------------------------- normals ---
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    r""":math:`3x^2 - 2x^3` of ``x`` clipped to [0, 1]: an ease from 0 to 1 with zero slope at both ends."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
 def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted face normals (F, 3) in float64 (length = twice the area)."""
     v = vertices.astype(np.float64, copy=False)

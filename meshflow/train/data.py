@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 from torch_geometric.data import Data
 
-from ..data.archives import ArchiveDataset, ArchiveLoader, Windowing
+from ..data.archives import ArchiveDataset, ArchiveLoader, Windowing, is_held_out
 from ..data.dataset import AnimationFileDataset, ClipDataset
 from ..data.transforms import RandomRotateUp, RandomScale, ShuffleVertices
 from ..errors import MeshflowError
@@ -86,7 +86,7 @@ def split_by_source(sources: Sequence[str], val_fraction: float, max_val: int) -
         return list(range(len(sources))), []
     sources = [source_file(s) for s in sources]
     names = sorted(set(sources))
-    held = {s for s in names if zlib.crc32(s.encode()) / 2 ** 32 < val_fraction}
+    held = {s for s in names if is_held_out(s, val_fraction)}
     if not held and len(names) > 1:
         held = {min(names, key=lambda s: zlib.crc32(s.encode()))}
     if len(held) == len(names):  # never hold out everything
