@@ -108,8 +108,7 @@ def sample_clips(sample: dict, source: str, windowing: Windowing, stats: Optiona
                 records: List[dict] = []
                 _windows(v, f, sample["caption"], source, starts, cfg, records, skipped)
             for r in records:
-                clips.append((r["vertices"].transpose(1, 0, 2), r["faces"], r["caption"], r["center"], r["scale"],
-                              r["source"]))
+                clips.append((r["vertices"], r["faces"], r["caption"], r["center"], r["scale"], r["source"]))
     t1 = time.perf_counter()
     out = [clip_to_data(cv, cf, cap, center, scale, source=src) for cv, cf, cap, center, scale, src in clips]
     if stats is not None:

@@ -20,7 +20,9 @@ keyframe to their last) gives windows starting at 0, S, 2S, ... while a whole
 window fits; a glTF clip shorter than one window gives one window that holds its
 last pose (:func:`window_starts`). Files are read in worker processes; a source
 or window that cannot be used is counted in the report under a reason and the
-build goes on.
+build goes on. :func:`source_clips` is the driver that :func:`build_clips` and
+:func:`meshflow.data.shards.write_shards` share: the clip records of every file, in
+order, counted in a :class:`Tally`.
 
 Captions for glTF come from the file and clip names and a small table of verbs
 (:func:`caption_for`): ``Horse.glb`` + ``AnimalArmature|Gallop`` -> "a horse gallops".
@@ -34,8 +36,11 @@ import re
 import time
 import warnings
 from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -195,7 +200,7 @@ def window_starts(num_frames: int, frames: int, stride: Optional[int] = None, ho
 
 # --------------------------------------------------------------- worker ---
 def _record(vertices, faces, caption, source, min_motion, max_vertices, over_limit):
-    """One window -> (clip record or None, skip reason or None)."""
+    """One window -> (clip record or None, skip reason or None); the record's ``vertices`` are (T, N, 3) normalised."""
 
     reason = check_animation(vertices, faces, min_motion=min_motion)
     if reason is not None:
@@ -208,7 +213,7 @@ def _record(vertices, faces, caption, source, min_motion, max_vertices, over_lim
     center = (v0.max(0) + v0.min(0)) / 2  # the original's normalisation (meshflow.data.graph.normalization)
     scale = float(np.abs(v0 - center).max())
     v = ((vertices - center) / scale).astype(np.float32)
-    return {"vertices": np.ascontiguousarray(v.transpose(1, 0, 2)), "faces": faces.astype(np.int32),
+    return {"vertices": v, "faces": faces.astype(np.int32),
             "caption": caption, "source": source, "center": center.astype(np.float32), "scale": scale}, None
 
 
@@ -291,9 +296,57 @@ def process_source(path, cfg: dict):
         return [], [], (_reason(e), f"{type(e).__name__}: {e}")
 
 
-def _worker(args):
-    path, cfg = args
-    return str(path), process_source(path, cfg)
+# --------------------------------------------------------------- driver ---
+def clip_settings(frames: int, stride: Optional[int], fps: float, max_vertices: Optional[int], over_limit: str,
+                  min_motion: float, error: type = ValueError) -> dict:
+    """The settings every file is read with (``cfg`` of :func:`process_source`), checked (``error`` on bad ones)."""
+    if frames < 2:
+        raise error(f"Expected 'frames' >= 2 (got {frames})")
+    if over_limit not in ("skip", "simplify"):
+        raise error(f"Expected 'over_limit' to be 'skip' or 'simplify' (got {over_limit!r})")
+    return {"frames": int(frames), "stride": int(stride or frames), "fps": float(fps), "min_motion": min_motion,
+            "max_vertices": max_vertices, "over_limit": over_limit}
+
+
+@dataclass
+class Tally:
+    """What :func:`source_clips` passed over: failed files and skipped windows by reason, and every problem."""
+
+    files_failed: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    examples: List[dict] = field(default_factory=list)  # {"source", "reason"[, "detail"]} in order
+    files_with_clips: int = 0
+
+
+def source_clips(files: Sequence[Path], cfg: dict, workers: Optional[int] = None,
+                 tally: Optional[Tally] = None) -> Iterator[List[dict]]:
+    """The clip records of each of ``files``, in order (``[]`` for a file that failed), read by ``workers``
+    processes (default: CPU count, at most 8; 0 or 1: this process); problems are counted in ``tally``.
+
+    Close the generator (``contextlib.closing``) to stop the processes when the caller stops early.
+    """
+    tally = Tally() if tally is None else tally
+    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+    read = partial(process_source, cfg=cfg)
+    pool = None
+    try:
+        if workers > 1 and len(files) > 1:
+            pool = multiprocessing.get_context().Pool(min(workers, len(files)))
+            results = pool.imap(read, files, chunksize=1)  # ordered: the output does not depend on timing
+        else:
+            results = map(read, files)
+        for path, (records, skipped, problem) in zip(files, results):
+            if problem is not None:
+                tally.files_failed[problem[0]] += 1
+                tally.examples.append({"source": str(path), "reason": problem[0], "detail": problem[1]})
+            tally.files_with_clips += bool(records)
+            for source, reason in skipped:
+                tally.skipped[reason] += 1
+                tally.examples.append({"source": source, "reason": reason})
+            yield records
+    finally:
+        if pool is not None:
+            pool.terminate()
 
 
 # -------------------------------------------------------------- writing ---
@@ -319,12 +372,12 @@ class ShardWriter:
         k = len(self.shards)
         name = f"shard-{k:05d}.npz"
         recs, self.pending = self.pending, []
-        nv = np.array([len(r["vertices"]) for r in recs])
+        nv = np.array([r["vertices"].shape[1] for r in recs])
         nf = np.array([len(r["faces"]) for r in recs])
         with atomic_file(self.out_dir / name, suffix=".npz") as tmp:
             np.savez(  # uncompressed: readers memory-map the members
                 tmp,
-                vertices=np.concatenate([r["vertices"] for r in recs]),
+                vertices=np.concatenate([r["vertices"].transpose(1, 0, 2) for r in recs]),  # (sum N, T, 3)
                 faces=np.concatenate([r["faces"] for r in recs]),
                 vertex_offsets=np.concatenate([[0], np.cumsum(nv)]).astype(np.int64),
                 face_offsets=np.concatenate([[0], np.cumsum(nf)]).astype(np.int64),
@@ -386,55 +439,32 @@ def build_clips(sources, out_dir, frames: int = 16, stride: Optional[int] = None
     """
     from tqdm.auto import tqdm
 
-
-    if frames < 2:
-        raise ValueError(f"Expected 'frames' >= 2 (got {frames})")
-    if over_limit not in ("skip", "simplify"):
-        raise ValueError(f"Expected 'over_limit' to be 'skip' or 'simplify' (got {over_limit!r})")
+    cfg = clip_settings(frames, stride, fps, max_vertices, over_limit, min_motion)
     start = time.time()
     files = find_sources(sources if isinstance(sources, (list, tuple)) else [sources])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("shard-*.npz"):
         old.unlink()
-    cfg = {"frames": int(frames), "stride": int(stride or frames), "fps": float(fps), "min_motion": min_motion,
-           "max_vertices": max_vertices, "over_limit": over_limit}
-    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     writer = ShardWriter(out_dir, shard_size)
-    skipped_windows, failed_files, examples = Counter(), Counter(), []
-    files_with_clips = 0
-    tasks = [(p, cfg) for p in files]
-    pool = None
+    tally = Tally()
     try:
-        if workers > 1 and len(files) > 1:
-            pool = multiprocessing.get_context().Pool(min(workers, len(files)))
-            results = pool.imap(_worker, tasks, chunksize=1)  # ordered: the output does not depend on timing
-        else:
-            results = map(_worker, tasks)
-        bar = tqdm(results, total=len(tasks), unit="file", disable=not progress, desc="building clips",
-                   mininterval=min_interval())
-        for path, (records, skipped, problem) in bar:
-            if problem is not None:
-                failed_files[problem[0]] += 1
-                examples.append({"source": path, "reason": problem[0], "detail": problem[1]})
-                continue
-            for rec in records:
-                writer.add(rec)
-            files_with_clips += bool(records)
-            for source, reason in skipped:
-                skipped_windows[reason] += 1
-                examples.append({"source": source, "reason": reason})
-            bar.set_postfix(clips=writer.count + len(writer.pending), refresh=False)
+        with closing(source_clips(files, cfg, workers, tally)) as results:
+            bar = tqdm(results, total=len(files), unit="file", disable=not progress, desc="building clips",
+                       mininterval=min_interval())
+            for records in bar:
+                for rec in records:
+                    writer.add(rec)
+                bar.set_postfix(clips=writer.count + len(writer.pending), refresh=False)
     finally:
-        if pool is not None:
-            pool.terminate()
         writer.close()
+    examples = tally.examples
     report = {
         "files": len(files),
-        "files_with_clips": files_with_clips,
-        "files_failed": dict(failed_files),
+        "files_with_clips": tally.files_with_clips,
+        "files_failed": dict(tally.files_failed),
         "clips": writer.count,
-        "skipped": dict(skipped_windows),
+        "skipped": dict(tally.skipped),
         "examples": examples[:100],
         "problems": len(examples),
         "problems_file": str(out_dir / PROBLEMS) if examples else None,

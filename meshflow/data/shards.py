@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing
-import os
 import re
 import tarfile
 import time
 from collections import Counter, defaultdict
+from contextlib import closing
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
@@ -49,7 +48,7 @@ import zstandard
 from ..errors import MeshflowError
 from ..io.atomic import atomic_folder
 from ..io.dymesh import NPZ_SUFFIXES, PICKLE_SUFFIXES, AnimationFileError, _to_sample, check_animation, safe_unpickle
-from .clips import find_sources, process_source
+from .clips import Tally, clip_settings, find_sources, source_clips
 from .dataset import ClipShards
 
 FORMAT = "meshflow-shards"
@@ -261,23 +260,9 @@ def decode_member(name: str, data: bytes, where: str) -> Optional[dict]:
     return None
 
 
-def _clip_folder_records(root: Path) -> Iterator[tuple]:
-    """``(records, skipped, problem)`` per clip of a ``meshflow data build`` folder, as the builder's worker gives."""
-    shards = ClipShards(root)
-    for i in range(len(shards)):
-        c = shards.read(i)
-        rec = {"vertices": np.ascontiguousarray(c["vertices"].transpose(1, 0, 2)), "faces": c["faces"],
-               "caption": c["caption"], "source": c["source"], "center": c["center"], "scale": c["scale"]}
-        yield str(root), ([rec], [], None)
-
-
-def _worker(args):
-    path, cfg = args
-    return str(path), process_source(path, cfg)
-
-
 class _ShardWriter:
-    """Writes clip records into ``shard-NNNNN.tar.zst`` files of ``shard_size`` members, streaming."""
+    """Writes clip records (:func:`meshflow.data.clips.source_clips`) into ``shard-NNNNN.tar.zst`` files of
+    ``shard_size`` members, streaming."""
 
     def __init__(self, folder: Path, shard_size: int, level: int = 3):
         self.folder, self.shard_size, self.level = folder, shard_size, level
@@ -298,7 +283,7 @@ class _ShardWriter:
         if self._tar is None:
             self._open()
         buf = io.BytesIO()
-        np.savez(buf, vertices=np.ascontiguousarray(rec["vertices"].transpose(1, 0, 2), dtype=np.float32),
+        np.savez(buf, vertices=np.asarray(rec["vertices"], dtype=np.float32),  # (T, N, 3), saved in C order
                  faces=np.asarray(rec["faces"], dtype=np.int32), caption=np.array(rec["caption"]),
                  source=np.array(rec["source"]), center=np.asarray(rec["center"], dtype=np.float32),
                  scale=np.float32(rec["scale"]))
@@ -350,10 +335,7 @@ def write_shards(sources: Sequence, out_dir, shard_size: int = 2000, frames: int
     """
     if shard_size < 1:
         raise MeshflowError(f"Expected 'shard_size' >= 1 (got {shard_size})")
-    if frames < 2:
-        raise MeshflowError(f"Expected 'frames' >= 2 (got {frames})")
-    if over_limit not in ("skip", "simplify"):
-        raise MeshflowError(f"Expected 'over_limit' to be 'skip' or 'simplify' (got {over_limit!r})")
+    cfg = clip_settings(frames, stride, fps, max_vertices, over_limit, min_motion, error=MeshflowError)
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not _is_shards(out_dir))):
         raise MeshflowError(f"{out_dir}: exists and is not a meshflow shards folder (it would be replaced)")
@@ -367,41 +349,25 @@ def write_shards(sources: Sequence, out_dir, shard_size: int = 2000, frames: int
     if not files and not clip_folders:
         raise MeshflowError(f"{', '.join(map(str, sources))}: no clip folder or animated file found "
                             "(.glb, .gltf, .npz, .bin, .pkl)")
-    cfg = {"frames": int(frames), "stride": int(stride or frames), "fps": float(fps), "min_motion": min_motion,
-           "max_vertices": max_vertices, "over_limit": over_limit}
-    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
-    failed, skipped = Counter(), Counter()
-    pool = None
+    tally = Tally()
     with atomic_folder(out_dir, replace=True) as tmp:
         writer = _ShardWriter(tmp, shard_size)
         try:
-            tasks = [(p, cfg) for p in files]
-            if workers > 1 and len(files) > 1:
-                pool = multiprocessing.get_context().Pool(min(workers, len(files)))
-                results = pool.imap(_worker, tasks, chunksize=1)  # ordered: the shards do not depend on timing
-            else:
-                results = map(_worker, tasks)
             for folder in clip_folders:
-                for _, (records, _, _) in _clip_folder_records(folder):
+                clips = ClipShards(folder)
+                for i in range(len(clips)):
+                    writer.add(clips.read(i))  # a clip record: vertices (T, N, 3), faces, caption, source, ...
+            with closing(source_clips(files, cfg, workers, tally)) as results:
+                for records in results:
                     for rec in records:
                         writer.add(rec)
-            for _, (records, skips, problem) in results:
-                if problem is not None:
-                    failed[problem[0]] += 1
-                    continue
-                for rec in records:
-                    writer.add(rec)
-                for _, reason in skips:
-                    skipped[reason] += 1
-                if progress is not None:
-                    progress(writer.count)
+                    if progress is not None:
+                        progress(writer.count)
         finally:
-            if pool is not None:
-                pool.terminate()
             writer.close()
         report = {"clips": writer.count, "shards": len(writer.shards), "files": len(files),
-                  "clip_folders": len(clip_folders), "files_failed": dict(failed), "skipped": dict(skipped),
-                  "seconds": round(time.time() - start, 2)}
+                  "clip_folders": len(clip_folders), "files_failed": dict(tally.files_failed),
+                  "skipped": dict(tally.skipped), "seconds": round(time.time() - start, 2)}
         manifest = {"format": FORMAT, "version": VERSION, "frames": cfg["frames"], "stride": cfg["stride"],
                     "fps": cfg["fps"], "max_vertices": max_vertices, "over_limit": over_limit,
                     "shards": writer.shards, "report": report}
