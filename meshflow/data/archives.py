@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -42,8 +41,7 @@ from torch_geometric.data import Batch, Data
 
 from ..errors import MeshflowError
 from ..io.dymesh import AnimationFileError
-from ..io.geometry import weld_animation
-from .clips import _reason, _windows, window_starts
+from .clips import _clips_of, _reason
 from .dataset import _apply_cap, _check_cap, clip_to_data
 from .shards import ArchiveError, ArchiveGroup, decode_member, find_archives, iter_members
 
@@ -84,33 +82,21 @@ def sample_clips(sample: dict, source: str, windowing: Windowing, stats: Optiona
     """
     t0 = time.perf_counter()
     v, f = sample["vertices"], sample["faces"]
-    clips: List[Tuple[np.ndarray, np.ndarray, str, np.ndarray, float, str]] = []
+    records: List[dict] = []
     skipped: List[Tuple[str, str]] = []
     if "center" in sample:
         capped = _apply_cap(v, f, windowing.max_vertices, windowing.over_limit, source)
         if capped is None:
             skipped.append((source, "too many vertices"))
         else:
-            clips.append((capped[0], capped[1], sample["caption"], sample["center"], sample["scale"],
-                          sample.get("source", source)))
+            records.append({"vertices": capped[0], "faces": capped[1], "caption": sample["caption"],
+                            "center": sample["center"], "scale": sample["scale"],
+                            "source": sample.get("source", source)})
     else:
-        cfg = windowing.cfg()
-        starts = window_starts(v.shape[0], cfg["frames"], cfg["stride"], hold=False)
-        if not starts:
-            skipped.append((source, "too few frames"))
-        elif f.size and (f.min() < 0 or f.max() >= v.shape[1]):
-            skipped.append((source, "faces out of range"))
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if np.all(np.isfinite(v)):
-                    v, f, _ = weld_animation(v, f)
-                records: List[dict] = []
-                _windows(v, f, sample["caption"], source, starts, cfg, records, skipped)
-            for r in records:
-                clips.append((r["vertices"], r["faces"], r["caption"], r["center"], r["scale"], r["source"]))
+        records, skipped = _clips_of(v, f, sample["caption"], source, windowing.cfg())
     t1 = time.perf_counter()
-    out = [clip_to_data(cv, cf, cap, center, scale, source=src) for cv, cf, cap, center, scale, src in clips]
+    out = [clip_to_data(r["vertices"], r["faces"], r["caption"], r["center"], r["scale"], source=r["source"])
+           for r in records]
     if stats is not None:
         stats["window"] = stats.get("window", 0.0) + t1 - t0
         stats["graph"] = stats.get("graph", 0.0) + time.perf_counter() - t1

@@ -261,15 +261,29 @@ def _animation_clips(path: Path, cfg: dict):
         u = ((t_new - t_src[k]) * fps)[:, None, None].astype(np.float32)
         v = v[k] * (1 - u) + v[k + 1] * u
     caption = anim.prompt or f"{with_article(object_name(path.name))} moves"
+    return _clips_of(v, f, caption, path.name, cfg, where=str(path))
+
+
+def _clips_of(v, f, caption: str, name: str, cfg: dict, where: Optional[str] = None
+              ) -> Tuple[List[dict], List[Tuple[str, str]]]:
+    """The clip records of an animation ``v`` (T, N, 3), ``f`` and the windows skipped ``(source, reason)``.
+
+    Windows of ``cfg["frames"]`` every ``cfg["stride"]`` (none for a shorter animation), welded (when
+    finite), named ``name@start``; an animation with no window or faces out of range is skipped as ``where``
+    (default: ``name``). The steps of ``npz`` / DyMesh files and of archive members alike.
+    """
+    where = name if where is None else where
     starts = window_starts(v.shape[0], cfg["frames"], cfg["stride"], hold=False)
     if not starts:
-        return [], [(str(path), "too few frames")]
+        return [], [(where, "too few frames")]
     if f.size and (f.min() < 0 or f.max() >= v.shape[1]):
-        return [], [(str(path), "faces out of range")]
-    if np.all(np.isfinite(v)):
-        v, f, _ = weld_animation(v, f)
+        return [], [(where, "faces out of range")]
     records, skipped = [], []
-    _windows(v, f, caption, path.name, starts, cfg, records, skipped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if np.all(np.isfinite(v)):
+            v, f, _ = weld_animation(v, f)
+        _windows(v, f, caption, name, starts, cfg, records, skipped)
     return records, skipped
 
 
