@@ -7,7 +7,7 @@ from typing import Callable, Iterable, Sequence, Tuple
 
 from tqdm import tqdm
 
-from ..progress import min_interval
+from ..progress import min_interval, step_ticker
 
 
 def print_json(obj) -> None:
@@ -29,7 +29,7 @@ def add_device_argument(parser) -> None:
 
 
 def progress_bar(steps: int, quiet: bool):
-    """``progress`` for the pipeline: a tqdm bar over solver steps, fed by model calls.
+    """``progress`` for the pipeline: a tqdm bar over solver steps (:func:`meshflow.progress.step_ticker`).
 
     Returns ``(start, state)``: the pipeline calls ``start(total_calls)``; ``state["bar"]``
     is the bar once started (close it when done).
@@ -37,15 +37,9 @@ def progress_bar(steps: int, quiet: bool):
     state = {}
 
     def start(total_calls: int):
-        bar = tqdm(total=steps - 1, desc="sampling", unit="step", file=sys.stderr, disable=quiet, leave=False)
-        per_step = max(1, total_calls // max(1, steps - 1))
-        state.update(bar=bar, calls=0)
-
-        def tick():
-            state["calls"] += 1
-            if state["calls"] % per_step == 0:
-                bar.update(1)
-        return tick
+        bar = state["bar"] = tqdm(total=steps - 1, desc="sampling", unit="step", file=sys.stderr, disable=quiet,
+                                  leave=False)
+        return step_ticker(steps, lambda done, total: bar.update(1))(total_calls)
 
     return start, state
 

@@ -11,6 +11,7 @@ from ..io.export import check_output
 from ..io.mesh import read_mesh
 from ..models.remote import describe_model
 from ..data.proxy import ProxyConfig
+from ..progress import summary_rows, time_row
 from ..pipeline import MIN_MOTION, AnimationPipeline, SamplingConfig, resolve_device, resolve_model_dir
 from ..region import RegionConfig, animate_region, check_region_inputs, make_region
 from ..sequence import animate_sequence, check_sequence_inputs, make_timeline
@@ -160,29 +161,13 @@ def run(args) -> int:
     what = {"glb": "binary glTF, one morph target per frame", "gltf": "glTF, one morph target per frame",
             "npz": "trajectories and faces", "obj": "OBJ sequence"}[kind]
     what = f"skinned glTF, {fit.bones} bones" if rigged is not None else what
-    t = anim.timings
-    rows = [
-        ("input", f"{args.input} ({anim.num_vertices} vertices, {anim.welded_vertices} welded, "
-                  f"{len(mesh.faces)} faces, {len(mesh.parts)} primitive{'s' if len(mesh.parts) != 1 else ''})"),
-        ("prompt", repr(anim.prompt) if anim.prompt.strip() else "(empty: unconditional)"),
-        ("model", f"{describe_model(pipe.model_dir)} (T={pipe.frames}, text encoder {pipe.text_encoder.name})"),
-        ("tokens", anim.tokens),
-        ("device", anim.device),
-        ("sampling", f"{sampling.steps} steps, guidance {sampling.guidance:g}, {sampling.solver}, seed {anim.seed}"),
-    ]
-    if len(ranked) > 1:
-        seeds = sorted(a.seed for a in ranked)
-        rows.append(("samples", f"{len(ranked)} seeds {seeds[0]}-{seeds[-1]} in one batch; best: seed {anim.seed}, "
-                                f"score {anim.score:.4f} (lower is better)"))
-    rows.append(("output", f"{out} ({anim.num_frames} frames at {sampling.fps:g} fps"
-                           f"{', looping' if args.loop else ''}; {what})"))
+    rows = summary_rows(ranked, mesh, args.input, pipe, describe_model(pipe.model_dir), sampling, str(out),
+                        what=what, looping=args.loop)
     rows += rig_rows(fit, rigged) if rigged is not None else []
     rows += [(f"sample {rank}", f"{path} (seed {a.seed}, score {a.score:.4f})")
              for rank, (a, path) in enumerate(zip(ranked[1:], kept), start=2)]
-    score_s = f"score {t['score']:.2f} s, " if "score" in t else ""
-    rows.append(("time", f"read {read_s:.2f} s, load {load_s:.2f} s, text {t['text']:.2f} s, "
-                         f"encode {t['encode']:.2f} s, sample {t['sample']:.2f} s, decode {t['decode']:.2f} s, "
-                         f"{score_s}write {write_s:.2f} s (total {time.perf_counter() - begin:.2f} s)"))
+    rows.append(time_row(anim.timings, [("read", read_s), ("load", load_s)], [("write", write_s)],
+                         total=time.perf_counter() - begin))
     print_rows(rows)
     for note in anim.notes:
         print(f"note: {note}")

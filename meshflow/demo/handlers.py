@@ -36,6 +36,7 @@ from ..io.mesh import EXTENSIONS, MeshFile, read_mesh
 from ..io.preview import render_preview
 from ..models.remote import describe_model
 from ..pipeline import AnimationPipeline, SamplingConfig
+from ..progress import step_ticker, summary_rows, time_row
 
 #: where the repository keeps the example meshes (``scripts/make_examples.py``); an installed package
 #: without them builds them from :data:`meshflow.data.examples.EXAMPLES` into the app's folder.
@@ -132,10 +133,6 @@ class DemoResult:
     summary: str  # markdown
     animation: Animation
     warnings: List[str] = field(default_factory=list)  # shown beside the result, not as errors
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.2f} s"
 
 
 class Demo:
@@ -281,11 +278,11 @@ class Demo:
         with self._run_lock:
             run = self._new_run()
             try:
-                anim = pipe(mesh, request.prompt or "", frames=request.frames, steps=opts.steps,
-                            guidance=opts.guidance, seed=request.seed, num_samples=opts.num_samples,
-                            progress=self._sampler_progress(opts.steps, report))
-                if request.loop:
-                    anim = anim.looped()
+                ranked = pipe(mesh, request.prompt or "", frames=request.frames, steps=opts.steps,
+                              guidance=opts.guidance, seed=request.seed, num_samples=opts.num_samples,
+                              return_all=True,
+                              progress=step_ticker(opts.steps, lambda done, total: report(done, total, "sampling")))
+                anim = ranked[0].looped() if request.loop else ranked[0]
                 report(opts.steps - 1, opts.steps - 1, "writing the GLB and npz")
                 start = time.perf_counter()
                 stem = Path(path).stem or "mesh"
@@ -305,21 +302,9 @@ class Demo:
                 raise
         self._evict()
         timings = dict(read=read_s, load=load_s, write=write_s, preview=preview_s, total=time.perf_counter() - begin)
-        summary = summarize(anim, mesh, Path(path).name, pipe, opts, request, timings, cached=cached)
+        summary = summarize([anim, *ranked[1:]], mesh, Path(path).name, pipe, opts, request, [glb, npz], timings,
+                            cached=cached)
         return DemoResult(glb=glb, npz=npz, preview=preview, summary=summary, animation=anim, warnings=warnings)
-
-    @staticmethod
-    def _sampler_progress(steps: int, report: Progress):
-        """The pipeline's ``progress`` hook as ``report(step, steps - 1, "sampling")`` once per solver step."""
-        def start(total_calls: int):
-            per_step, calls = max(1, total_calls // max(1, steps - 1)), [0]
-
-            def tick():
-                calls[0] += 1
-                if calls[0] % per_step == 0:
-                    report(calls[0] // per_step, steps - 1, "sampling")
-            return tick
-        return start
 
     def _new_run(self) -> Path:
         self._count += 1
@@ -344,32 +329,19 @@ class Demo:
         self.close()
 
 
-def summarize(anim: Animation, mesh: MeshFile, name: str, pipe: AnimationPipeline, opts: SamplingConfig,
-              request: DemoRequest, timings: Dict[str, float], cached: bool = False) -> str:
-    """The markdown list the page shows under the viewer: input, model, sampling, output, seconds per stage, notes."""
-    prompt = (f"“{anim.prompt}”" if anim.prompt.strip()
-              else "(empty: sampled unconditionally, no text guidance)")
-    rows = [
-        ("input", f"{name}: {anim.num_vertices} vertices ({anim.welded_vertices} welded), {len(mesh.faces)} faces, "
-                  f"{len(mesh.parts)} part{'s' if len(mesh.parts) != 1 else ''}"),
-        ("prompt", prompt),
-        ("model", f"`{describe_model(pipe.model_dir)}` (T = {pipe.frames}, text encoder {pipe.text_encoder.name})"),
-        ("tokens", str(anim.tokens)),
-        ("device", anim.device),
-        ("sampling", f"{opts.steps} steps, guidance {opts.guidance:g}, {opts.solver}, seed {anim.seed}"),
-    ]
-    if opts.num_samples > 1:
-        rows.append(("samples", f"{opts.num_samples} seeds in one batch; best: seed {anim.seed}, "
-                                f"score {anim.score:.4f} (lower is better)"))
-    rows.append(("output", f"{anim.num_frames} frames at {anim.fps:g} fps{', looping' if request.loop else ''}"))
-    t = anim.timings
-    stages = [("read", timings["read"]), ("load", timings["load"])]
-    stages += [(k, t[k]) for k in ("text", "encode", "sample", "decode", "score") if k in t]
-    stages += [("write", timings["write"]), ("preview", timings["preview"])]
-    time_row = ", ".join(f"{k} {_seconds(v)}" for k, v in stages)
-    loaded = "; model already loaded" if cached else ""
-    rows.append(("time", f"{time_row} (total {_seconds(timings['total'])}{loaded})"))
-    return "\n".join([f"- **{k}**: {v}" for k, v in rows] + [f"- note: {n}" for n in anim.notes])
+def summarize(ranked: List[Animation], mesh: MeshFile, name: str, pipe: AnimationPipeline, opts: SamplingConfig,
+              request: DemoRequest, outputs: List[Path], timings: Dict[str, float], cached: bool = False) -> str:
+    """The markdown list the page shows under the viewer: the rows of ``meshflow animate``'s summary
+    (:func:`meshflow.progress.summary_rows`: input, model, sampling, output, seconds per stage), then the notes.
+
+    ``ranked``: the request's animations, best (as shown) first; ``outputs``: the files written.
+    """
+    rows = summary_rows(ranked, mesh, name, pipe, describe_model(pipe.model_dir), opts,
+                        ", ".join(p.name for p in outputs), looping=request.loop)
+    rows.append(time_row(ranked[0].timings, [("read", timings["read"]), ("load", timings["load"])],
+                         [("write", timings["write"]), ("preview", timings["preview"])], total=timings["total"],
+                         note="model already loaded" if cached else ""))
+    return "\n".join([f"- **{k}**: {v}" for k, v in rows] + [f"- note: {n}" for n in ranked[0].notes])
 
 
 __all__ = ["Demo", "DemoConfig", "DemoRequest", "DemoResult", "EXAMPLE_PROMPTS", "summarize"]

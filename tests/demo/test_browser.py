@@ -79,13 +79,13 @@ def test_gradio_client_round_trip(served, tmp_path, monkeypatch):
     assert Path(glb).read_bytes() == Path(glb_file).read_bytes()
     assert np.load(npz_file)["vertices"].shape == (8, 782, 3)  # the upload (fish) won over the example (plant)
     assert Path(gif).read_bytes()[:3] == b"GIF"
-    assert "“the fish swims”" in summary and "2 steps" in summary and "seed 5" in summary
+    assert "'the fish swims'" in summary and "2 steps" in summary and "seed 5" in summary
     with pytest.raises(AppError, match=r"Value 1 is less than minimum value 2"):  # Gradio's own slider check
         client.predict(None, "fish", "x", 0, 1, 3.0, None, True, 1, api_name="/animate")
     with pytest.raises(AppError, match=r"quadruped.glb: Expected a mesh of at most 1000 vertices \(got 1006"):
         client.predict(None, "quadruped", "x", 0, 2, 3.0, None, True, 1, api_name="/animate")
     _, _, summary, _, _ = client.predict(None, "fish", "", 0, 2, 3.0, 4, False, 1, api_name="/animate")
-    assert "(empty: sampled unconditionally" in summary  # the app kept running
+    assert "(empty: unconditional)" in summary  # the app kept running
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_browser_animates_an_uploaded_example(served, browser, tmp_path):
     d.find_element(By.ID, "animate").click()
     summary = wait_for(lambda: (lambda t: "tokens" in t and t)(d.find_element(By.ID, "summary").text),
                        what="the result")
-    assert "fish.glb: 782 vertices" in summary and "2 steps" in summary and "the fish swims forward" in summary
+    assert "fish.glb (782 vertices" in summary and "2 steps" in summary and "the fish swims forward" in summary
 
     # The viewer shows the GLB, and its link serves it.
     link = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#viewer a[data-testid='model3d-download-link']"),

@@ -34,7 +34,7 @@ def test_example_request_writes_its_outputs_in_the_app_folder(demo, tiny_pipe):
     assert result.preview.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
     assert (1, 1, "sampling") in steps  # 2 steps: one solver step
     for part in ("1006 vertices", f"- **tokens**: {expected.tokens}\n", "2 steps, guidance 3", "seed 3", "looping",
-                 "“the dog hops”", "sample ", "decode ", "preview ", "total "):
+                 "'the dog hops'", "sample ", "decode ", "preview ", "total "):
         assert part in result.summary
 
 
@@ -51,9 +51,9 @@ def test_upload_wins_over_the_example_and_samples_are_ranked(demo, tmp_path):
     result = demo.animate(DemoRequest(mesh=str(upload), example="quadruped", prompt="", steps=2, num_samples=2,
                                       frames=5, loop=False))
     assert result.glb.name == "ball.glb" and result.animation.num_frames == 5
-    assert "(empty: sampled unconditionally, no text guidance)" in result.summary
+    assert "- **prompt**: (empty: unconditional)" in result.summary
     assert "note: empty prompt: sampled unconditionally" in result.summary
-    assert "2 seeds in one batch; best: seed" in result.summary and "looping" not in result.summary
+    assert "2 seeds 0-1 in one batch; best: seed" in result.summary and "looping" not in result.summary
 
 
 def read_mesh_obj() -> str:

@@ -29,7 +29,7 @@ def test_event_returns_the_outputs(demo):
     glb, gif, summary, glb_file, npz_file = ui.animate_event(demo)(
         None, "fish", "the fish swims", 0, 2, 3.0, None, True, 1, progress=no_progress)
     assert glb == glb_file and glb.endswith("fish.glb") and npz_file.endswith("fish.npz") and gif.endswith(".gif")
-    assert "“the fish swims”" in summary and glb.startswith(str(demo.runs))
+    assert "'the fish swims'" in summary and glb.startswith(str(demo.runs))
 
 
 @pytest.mark.parametrize("values, message", [
