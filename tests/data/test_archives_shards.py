@@ -16,6 +16,7 @@ from meshflow.data.shards import find_archives, verify_archives, write_shards
 from meshflow.io import Animation, save_animation
 from meshflow.io.dymesh import save_dymesh
 from tests.data.test_archives import Boom, dymesh_sample, make_archive
+from tests.data.test_clips import write_inputs
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,22 @@ def test_shards_stream_the_clips_that_build_makes(tmp_path, sources):
     write_shards([tmp_path / "clips"], tmp_path / "again", shard_size=100, workers=0)
     again = graphs(ArchiveLoader(ArchiveDataset(tmp_path / "again", batch_size=4)))
     assert sorted(again) == sorted(ref)
+
+
+def test_shards_and_build_count_the_same_problems_in_parallel_too(tmp_path):
+    write_inputs(tmp_path / "src")  # good files, skipped windows and failed files
+    built = build_clips([tmp_path / "src"], tmp_path / "clips", frames=16, workers=0, progress=False)
+    seen = []
+    serial = write_shards([tmp_path / "src"], tmp_path / "s0", shard_size=3, workers=0, progress=seen.append)
+    parallel = write_shards([tmp_path / "src"], tmp_path / "s2", shard_size=3, workers=2)
+    for key in ("clips", "files", "files_failed", "skipped"):
+        assert serial[key] == parallel[key] == built[key], key
+    assert seen[-1] == serial["clips"] and seen == sorted(seen)
+    names = sorted(p.name for p in (tmp_path / "s0").glob("*.tar.zst"))
+    assert names and names == sorted(p.name for p in (tmp_path / "s2").glob("*.tar.zst"))
+    assert all((tmp_path / "s0" / n).read_bytes() == (tmp_path / "s2" / n).read_bytes() for n in names)
+    got = graphs(ArchiveLoader(ArchiveDataset(tmp_path / "s2", batch_size=2, shuffle_buffer=0)))
+    assert sorted(got) == sorted(e["source"] for e in ClipDataset(tmp_path / "clips").shards.index)
 
 
 def test_shards_cli_bad_input_writes_nothing(tmp_path, sources, capsys):
