@@ -8,6 +8,7 @@ found; the command line prints it on one line and exits with status 2.
 import math
 import numbers
 from pathlib import Path
+from typing import Optional
 
 
 class MeshflowError(Exception):
@@ -56,10 +57,14 @@ def _shown(value) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def check_integer(name: str, value, minimum: int) -> int:
+def check_integer(name: str, value, minimum: int, maximum: Optional[int] = None) -> int:
     """``value`` as an ``int``; a :class:`MeshflowError` ``Expected 'name' to be an integer of at least
-    minimum (got value)`` unless it is an integer (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    minimum (got value)`` unless it is an integer (not a bool) of at least ``minimum``; with a ``maximum``,
+    ``Expected 'name' to be an integer from minimum to maximum (got value)`` unless it is also at most that."""
+    integer = not isinstance(value, bool) and isinstance(value, numbers.Integral)
+    if maximum is not None and not (integer and minimum <= value <= maximum):
+        raise MeshflowError(f"Expected '{name}' to be an integer from {minimum} to {maximum} (got {_shown(value)})")
+    if not integer or value < minimum:
         raise MeshflowError(f"Expected '{name}' to be an integer of at least {minimum} (got {_shown(value)})")
     return int(value)
 

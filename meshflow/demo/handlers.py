@@ -18,7 +18,6 @@ nothing, and :meth:`Demo.close` removes the folder.
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from ..data.examples import EXAMPLES
-from ..errors import MeshFileError, MeshflowError
+from ..errors import MeshFileError, MeshflowError, check_finite, check_integer
 from ..io.animation import Animation
 from ..io.mesh import EXTENSIONS, MeshFile, read_mesh
 from ..io.preview import render_preview
@@ -95,14 +94,14 @@ class DemoConfig:
         return replace(cls(), **values).checked()
 
     def checked(self) -> "DemoConfig":
-        """This config, its limits checked: ``Expected 'max_vertices' to be a positive number (got 0)``."""
-        for name in ("port", "max_upload_mb", "max_vertices", "max_steps", "max_frames", "max_samples", "keep_runs",
-                     "preview_size"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise MeshflowError(f"Expected '{name}' to be a positive number (got {value!r})")
-        if self.max_steps < 2:
-            raise MeshflowError(f"Expected 'max_steps' to be at least 2 (got {self.max_steps})")
+        """This config, its limits checked with :func:`~meshflow.errors.check_integer` and
+        :func:`~meshflow.errors.check_finite`: ``Expected 'max_vertices' to be an integer of at least 1 (got 0)``,
+        ``Expected 'port' to be an integer from 1 to 65535 (got 7860.5)``."""
+        check_integer("port", self.port, 1, maximum=65535)
+        check_finite("max_upload_mb", self.max_upload_mb, positive=True)
+        for name in ("max_vertices", "max_frames", "max_samples", "keep_runs", "preview_size"):
+            check_integer(name, getattr(self, name), 1)
+        check_integer("max_steps", self.max_steps, 2)  # the sampler's least grid
         return self
 
 

@@ -150,5 +150,28 @@ def test_config_from_env_and_checks():
     assert DemoConfig.from_env({}) == DemoConfig()
     with pytest.raises(MeshflowError, match=r"^\$MESHFLOW_DEMO_MAX_VERTICES: Expected an integer \(got 'many'\)$"):
         DemoConfig.from_env({"MESHFLOW_DEMO_MAX_VERTICES": "many"})
-    with pytest.raises(MeshflowError, match=r"^Expected 'max_vertices' to be a positive number \(got 0\)$"):
-        DemoConfig(max_vertices=0).checked()
+    with pytest.raises(MeshflowError, match=r"^\$GRADIO_SERVER_PORT: Expected an integer \(got '7860.5'\)$"):
+        DemoConfig.from_env({"GRADIO_SERVER_PORT": "7860.5"})
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("port", 7860.5, r"^Expected 'port' to be an integer from 1 to 65535 \(got 7860.5\)$"),
+    ("port", 7860.0, r"^Expected 'port' to be an integer from 1 to 65535 \(got 7860.0\)$"),
+    ("port", 0, r"^Expected 'port' to be an integer from 1 to 65535 \(got 0\)$"),
+    ("port", 65536, r"^Expected 'port' to be an integer from 1 to 65535 \(got 65536\)$"),
+    ("port", True, r"^Expected 'port' to be an integer from 1 to 65535 \(got True\)$"),
+    ("max_vertices", 0, r"^Expected 'max_vertices' to be an integer of at least 1 \(got 0\)$"),
+    ("max_vertices", 1000.5, r"^Expected 'max_vertices' to be an integer of at least 1 \(got 1000.5\)$"),
+    ("keep_runs", -1, r"^Expected 'keep_runs' to be an integer of at least 1 \(got -1\)$"),
+    ("max_steps", 1, r"^Expected 'max_steps' to be an integer of at least 2 \(got 1\)$"),
+    ("max_upload_mb", 0, r"^Expected 'max_upload_mb' to be a positive finite number \(got 0\)$"),
+    ("max_upload_mb", float("inf"), r"^Expected 'max_upload_mb' to be a positive finite number \(got inf\)$"),
+])
+def test_config_checks_are_the_shared_ones(field, value, message):
+    with pytest.raises(MeshflowError, match=message):
+        DemoConfig(**{field: value}).checked()
+
+
+def test_config_accepts_its_bounds():
+    assert DemoConfig(port=1).checked().port == 1 and DemoConfig(port=65535).checked().port == 65535
+    assert DemoConfig(max_upload_mb=2).checked().max_upload_mb == 2 and DemoConfig(max_steps=2).checked()

@@ -81,7 +81,8 @@ def test_cli_passes_its_flags(monkeypatch, capsys, tmp_path):
                                         max_vertices=1234, max_upload_mb=3.0, device="cpu")
     assert "serving on http://0.0.0.0:7999/" in capsys.readouterr().out
     assert main(["demo", "--port", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "meshflow demo: error: Expected 'port' to be a positive number (got 0)"
+    assert capsys.readouterr().err.strip() == ("meshflow demo: error: Expected 'port' to be an integer from 1 to "
+                                               "65535 (got 0)")
     assert main(["demo", "--device", "tpu"]) == 2
     assert capsys.readouterr().err.strip() == ("meshflow demo: error: Expected 'device' to be auto, cpu, cuda or "
                                                "cuda:N (got 'tpu')")
@@ -114,8 +115,8 @@ def test_python_m_meshflow_demo(monkeypatch, capsys):
     assert module_main([]) == 0 and seen["config"].max_vertices == 77
     monkeypatch.setenv("MESHFLOW_DEMO_MAX_VERTICES", "-1")
     assert module_main([]) == 2
-    assert capsys.readouterr().err == ("python -m meshflow.demo: error: Expected 'max_vertices' to be a positive "
-                                       "number (got -1)\n")
+    assert capsys.readouterr().err == ("python -m meshflow.demo: error: Expected 'max_vertices' to be an integer "
+                                       "of at least 1 (got -1)\n")
 
 
 def test_space_app_py(tiny_model_dir, monkeypatch, tmp_path):
