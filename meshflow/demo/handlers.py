@@ -4,7 +4,7 @@ r"""The web demo's work without a browser: one :class:`Demo` checks a request, r
 Gradio is not imported here (:mod:`meshflow.demo.ui` is the page); these are plain functions
 that tests call directly::
 
-    request (mesh upload or example, prompt, seed, steps, guidance, frames, loop, samples)
+    request (mesh upload or example, prompt, seed, steps, guidance, frames, loop, samples, solver, proxy)
       --Demo.check_mesh--> MeshFile            (extension, upload size, read_mesh, vertex limit)
       --AnimationPipeline.check_inputs--> ok   (the CLI's checks: same messages)
       --AnimationPipeline(...)--> Animation    (model loaded once, on first use)
@@ -118,6 +118,8 @@ class DemoRequest:
     frames: Optional[int] = None  # None: the model's T
     loop: bool = True  # the viewer repeats the clip: blend its end into its start
     num_samples: int = 1  # seeds in one batch, the best kept (meshflow.pipeline.score_sample)
+    solver: Optional[str] = None  # one of meshflow.flow.SOLVERS; None: the model's (`meshflow animate --solver`)
+    proxy: Optional[int] = None  # proxy vertex budget for huge meshes, 0 off; None: the pipeline's (`--proxy`)
     # Options the CLI grows (rig export, region, timeline) get a field here, a control in
     # meshflow.demo.ui.option_controls and a keyword in Demo.animate's pipeline call.
 
@@ -242,7 +244,8 @@ class Demo:
         if not isinstance(prompt, str):  # the pipeline batches a list; a request is one animation
             raise MeshflowError(f"Expected 'prompt' to be one string (got {type(prompt).__name__})")
         AnimationPipeline.check_inputs(None, prompt, frames=request.frames, steps=request.steps,
-                                       guidance=request.guidance, seed=request.seed, num_samples=request.num_samples)
+                                       guidance=request.guidance, seed=request.seed, num_samples=request.num_samples,
+                                       solver=request.solver, proxy=request.proxy)
         limits = (("steps", request.steps, self.config.max_steps), ("frames", request.frames, self.config.max_frames),
                   ("num_samples", request.num_samples, self.config.max_samples))
         for name, value, limit in limits:
@@ -273,13 +276,14 @@ class Demo:
         cached = self._pipeline is not None
         pipe = self.pipeline()
         load_s = time.perf_counter() - start
-        opts = pipe.sampling_options(steps=request.steps, guidance=request.guidance, num_samples=request.num_samples)
+        opts = pipe.sampling_options(steps=request.steps, guidance=request.guidance, num_samples=request.num_samples,
+                                     solver=request.solver)
         with self._run_lock:
             run = self._new_run()
             try:
                 ranked = pipe(mesh, request.prompt or "", frames=request.frames, steps=opts.steps,
-                              guidance=opts.guidance, seed=request.seed, num_samples=opts.num_samples,
-                              return_all=True,
+                              guidance=opts.guidance, solver=opts.solver, seed=request.seed,
+                              num_samples=opts.num_samples, proxy=request.proxy, return_all=True,
                               progress=step_ticker(opts.steps, lambda done, total: report(done, total, "sampling")))
                 anim = ranked[0].looped() if request.loop else ranked[0]
                 report(opts.steps - 1, opts.steps - 1, "writing the GLB and npz")

@@ -3,7 +3,8 @@
 This is the only module that imports Gradio (load it with :func:`meshflow.demo.load_ui`, which says
 ``pip install meshflow[demo]`` when Gradio is missing). The page::
 
-    mesh upload | example mesh, prompt (+ example prompts), seed, steps, guidance, frames, loop, samples
+    mesh upload | example mesh, prompt (+ example prompts), seed, steps, guidance, frames, loop, samples,
+      Advanced: solver, proxy
       [Animate] --queue, one request at a time, progress per sampler step-->
     3D viewer (Gradio's Model3D: Babylon.js, plays the GLB's morph-target animation), preview GIF,
     summary, [Download GLB] [Download npz]
@@ -12,7 +13,7 @@ The button's event is also the API endpoint ``/animate`` (``gradio_client``)::
 
     from gradio_client import Client, handle_file
     glb, gif, summary, glb_file, npz_file = Client("http://127.0.0.1:7860/").predict(
-        handle_file("mesh.glb"), "quadruped", "the dog walks forward", 0, 8, 3.0, None, True, 1,
+        handle_file("mesh.glb"), "quadruped", "the dog walks forward", 0, 8, 3.0, None, True, 1, "heun", None,
         api_name="/animate")
 
 Errors a user can cause (:class:`~meshflow.errors.MeshflowError`) come back as the page's error
@@ -27,7 +28,9 @@ from typing import List, Optional
 import gradio as gr
 
 from ..data.examples import EXAMPLES
+from ..data.proxy import ProxyConfig
 from ..errors import MeshflowError
+from ..flow import SOLVERS
 from ..io.mesh import EXTENSIONS
 from . import USER_GRADIO_TEMP_DIR
 from .handlers import EXAMPLE_PROMPTS, Demo, DemoConfig, DemoRequest
@@ -44,11 +47,14 @@ def _integer(value) -> Optional[int]:
     return value
 
 
-def to_request(mesh, example, prompt, seed, steps, guidance, frames, loop, num_samples) -> DemoRequest:
-    """The page's (or the API's) values, in the order of the endpoint's inputs, as a :class:`DemoRequest`."""
+def to_request(mesh, example, prompt, seed, steps, guidance, frames, loop, num_samples, solver=None,
+               proxy=None) -> DemoRequest:
+    """The page's (or the API's) values, in the order of the endpoint's inputs, as a :class:`DemoRequest`
+    (an empty ``solver`` or ``proxy``: the model's, the pipeline's)."""
     return DemoRequest(mesh=mesh or None, example=example or None, prompt=prompt or "",
                        seed=_integer(seed), steps=_integer(steps), guidance=guidance, frames=_integer(frames),
-                       loop=bool(loop), num_samples=_integer(num_samples) or 1)
+                       loop=bool(loop), num_samples=_integer(num_samples) or 1, solver=solver or None,
+                       proxy=_integer(proxy))
 
 
 def animate_event(demo: Demo):
@@ -57,14 +63,14 @@ def animate_event(demo: Demo):
     Errors become ``gr.Error`` with the message alone; an unexpected one is logged with its
     traceback on the server and shown as one line.
     """
-    def animate(mesh, example, prompt, seed, steps, guidance, frames, loop, num_samples,
+    def animate(mesh, example, prompt, seed, steps, guidance, frames, loop, num_samples, solver=None, proxy=None,
                 progress=gr.Progress()):
         def report(done: int, total: int, what: str) -> None:
             progress((done, total), desc=what, unit="steps")
 
         try:
             result = demo.animate(to_request(mesh, example, prompt, seed, steps, guidance, frames, loop,
-                                             num_samples), progress=report)
+                                             num_samples, solver, proxy), progress=report)
         except (MeshflowError, TypeError) as e:  # TypeError: check_inputs on a value of the wrong type
             raise gr.Error(str(e), duration=None, print_exception=False) from None  # stays until closed
         except Exception as e:
@@ -81,7 +87,8 @@ def animate_event(demo: Demo):
 
 
 def option_controls(demo: Demo) -> List[gr.components.Component]:
-    """The controls after the prompt, in the order of :func:`to_request` (seed ... samples).
+    """The controls after the prompt, in the order of :func:`to_request` (seed ... samples, then the
+    "Advanced" accordion's solver and proxy).
 
     Options the CLI grows (rig export, region, timeline) add a control here, a parameter to
     :func:`to_request` and the event, and a field to :class:`DemoRequest`.
@@ -98,7 +105,14 @@ def option_controls(demo: Demo) -> List[gr.components.Component]:
         frames = gr.Number(value=frames, precision=0, minimum=1, maximum=config.max_frames,
                            label="frames (empty: the model's T)")
         loop = gr.Checkbox(value=DemoRequest.loop, label="loop (blend the end into the start)")
-    return [seed, steps, guidance, frames, loop, samples]
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            solver = gr.Dropdown(choices=list(SOLVERS), value=sampling.solver, elem_id="solver",
+                                 label="ODE solver (midpoint: the original's; heun and rk4 need fewer steps)")
+            proxy = gr.Number(value=DemoRequest.proxy, precision=0, minimum=0, elem_id="proxy",
+                              label=f"proxy vertices for huge meshes (empty: {ProxyConfig.vertices} above "
+                                    f"{ProxyConfig.above} welded vertices; 0: every vertex)")
+    return [seed, steps, guidance, frames, loop, samples, solver, proxy]
 
 
 def build_app(demo: Demo) -> gr.Blocks:

@@ -44,6 +44,34 @@ def test_progress_reports_every_solver_step(demo):
     assert [s[:2] for s in steps if s[2] == "sampling"] == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
+def test_the_solver_reaches_the_pipeline(demo, tiny_pipe):
+    assert demo.defaults().solver == "midpoint"  # the model's (its config.json), as sampling_options gives
+    steps = []
+    heun = demo.animate(DemoRequest(example="fish", prompt="swim", seed=1, steps=3, solver="heun", loop=False),
+                        progress=lambda *a: steps.append(a))
+    default = demo.animate(DemoRequest(example="fish", prompt="swim", seed=1, steps=3, loop=False))
+    fish = handlers.EXAMPLE_DIR / "fish.glb"
+    reference = tiny_pipe(fish, "swim", steps=3, seed=1, solver="heun")
+    np.testing.assert_allclose(heun.animation.vertices, reference.vertices, atol=1e-6)
+    np.testing.assert_allclose(default.animation.vertices, tiny_pipe(fish, "swim", steps=3, seed=1).vertices, atol=1e-6)
+    # heun is not midpoint: on the tiny random model they differ by ~7e-5, far above the 1e-6 of a rerun
+    assert np.abs(heun.animation.vertices - default.animation.vertices).max() > 2e-5
+    assert "3 steps, guidance 3, heun, seed 1" in heun.summary and ", midpoint, seed 1" in default.summary
+    assert [s[:2] for s in steps if s[2] == "sampling"] == [(1, 2), (2, 2)]  # heun: two model calls per step
+
+
+def test_the_proxy_reaches_the_pipeline(demo, tiny_pipe):
+    result = demo.animate(DemoRequest(example="quadruped", prompt="hop", seed=2, steps=2, proxy=300, loop=False))
+    expected = tiny_pipe(EXAMPLE, "hop", steps=2, seed=2, proxy=300)
+    assert result.animation.num_vertices == expected.num_vertices == 1006  # every vertex kept
+    np.testing.assert_allclose(result.animation.vertices, expected.vertices, atol=1e-6)
+    assert any(n.startswith("animated a proxy of ") for n in expected.notes)
+    assert "- note: animated a proxy of " in result.summary
+    whole = demo.animate(DemoRequest(example="quadruped", prompt="hop", seed=2, steps=2, proxy=0, loop=False))
+    assert "proxy" not in whole.summary  # 0: every vertex (and the default for a mesh this small)
+    np.testing.assert_allclose(whole.animation.vertices, tiny_pipe(EXAMPLE, "hop", steps=2, seed=2).vertices, atol=1e-6)
+
+
 def test_upload_wins_over_the_example_and_samples_are_ranked(demo, tmp_path):
     upload = tmp_path / "upload" / "ball.obj"
     upload.parent.mkdir()
@@ -99,6 +127,11 @@ def test_limits(make_demo, tmp_path):
     (DemoRequest(example="fish", seed=-1), r"^Expected 'seed' to be an integer of at least 0 \(got -1\)$"),
     (DemoRequest(example="fish", guidance=float("nan")), r"^Expected 'guidance' to be a finite number \(got nan\)$"),
     (DemoRequest(example="fish", num_samples=0), r"^Expected 'num_samples' to be an integer of at least 1"),
+    (DemoRequest(example="fish", solver="adams"),
+     r"^Expected 'solver' to be one of midpoint, euler, heun, rk4 \(got 'adams'\)$"),
+    (DemoRequest(example="fish", proxy=10),
+     r"^Expected 'proxy' to be 0 \(off\) or an integer of at least 256 \(got 10\)$"),
+    (DemoRequest(example="fish", proxy=300.5), r"^Expected 'proxy' to be 0 \(off\) or an integer of at least 256"),
     (DemoRequest(example="cow"), r"^Expected an example mesh among quadruped, fish, plant \(got 'cow'\)$"),
     (DemoRequest(), r"^Expected a mesh: upload one or pick an example \(got neither\)$"),
 ])

@@ -8,7 +8,9 @@ import pytest
 
 import meshflow.demo
 from meshflow.commands.main import main
+from meshflow.data.proxy import ProxyConfig
 from meshflow.demo import INSTALL_HINT, DemoConfig, DemoRequest
+from meshflow.flow import SOLVERS
 
 gr = pytest.importorskip("gradio", reason="the demo extra is not installed (pip install meshflow[demo])")
 ui = meshflow.demo.load_ui()
@@ -22,6 +24,19 @@ def test_to_request_takes_the_endpoint_order():
     assert ui.to_request(None, "fish", None, 2.0, 8.0, 3.5, None, 1, 2.0) == DemoRequest(
         mesh=None, example="fish", prompt="", seed=2, steps=8, guidance=3.5, frames=None, loop=True, num_samples=2)
     assert ui.to_request("a.obj", "", "hop", None, 2, 3, 5.0, False, None).seed is None  # None: random
+    assert ui.to_request(None, "fish", "x", 0, 2, 3, None, True, 1, "heun", 300.0) == DemoRequest(
+        example="fish", prompt="x", seed=0, steps=2, guidance=3, solver="heun", proxy=300)
+    advanced = ui.to_request(None, "fish", "x", 0, 2, 3, None, True, 1, "", None)
+    assert advanced.solver is None and advanced.proxy is None  # empty: the model's solver, the pipeline's proxy
+
+
+def test_event_passes_the_solver_and_proxy(demo):
+    _, _, summary, _, _ = ui.animate_event(demo)(None, "fish", "x", 0, 2, 3.0, None, True, 1, "euler", 0,
+                                                 progress=no_progress)
+    assert "2 steps, guidance 3, euler, seed 0" in summary
+    with pytest.raises(gr.Error) as info:
+        ui.animate_event(demo)(None, "fish", "x", 0, 2, 3.0, None, True, 1, "adams", None, progress=no_progress)
+    assert info.value.message == "Expected 'solver' to be one of midpoint, euler, heun, rk4 (got 'adams')"
     assert ui.to_request("a.obj", "", "hop", 1.5, 2, 3, 5, False, 1).seed == 1.5  # left for the check to refuse
 
 
@@ -63,11 +78,18 @@ def test_the_page_has_its_endpoint_queue_and_folder(demo, monkeypatch):
     monkeypatch.setattr("gradio.routes.DEFAULT_TEMP_DIR", str(demo.root), raising=False)
     app = ui.build_app(demo)
     fn = next(f for f in app.fns.values() if f.api_name == ui.API_NAME)
-    assert fn.concurrency_limit == 1 and len(fn.inputs) == 9 and len(fn.outputs) == 5
+    assert fn.concurrency_limit == 1 and len(fn.inputs) == 11 and len(fn.outputs) == 5
     labels = [c.label for c in fn.inputs]
     assert labels[2] == "prompt (empty: unconditional)" and labels[4] == "sampler steps"
     steps = fn.inputs[4]
     assert steps.value == demo.defaults().steps == 4 and steps.maximum == demo.config.max_steps
+    solver, proxy = fn.inputs[9:]
+    assert solver.elem_id == "solver" and [c[1] for c in solver.choices] == list(SOLVERS)
+    assert solver.value == demo.defaults().solver == "midpoint"  # the model's
+    assert proxy.elem_id == "proxy" and proxy.value is None and proxy.precision == 0 and proxy.minimum == 0
+    assert labels[10].startswith(f"proxy vertices for huge meshes (empty: {ProxyConfig.vertices} above")
+    accordion = next(b for b in app.blocks.values() if isinstance(b, gr.Accordion))
+    assert accordion.label == "Advanced" and accordion.open is False
     assert app._queue is not None and app.GRADIO_CACHE == str(demo.root)  # uploads land in the app's folder
     assert "model `" in app.blocks[next(k for k, b in app.blocks.items() if b.elem_id == "model-status")].value
 
