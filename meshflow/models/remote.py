@@ -50,7 +50,7 @@ from huggingface_hub.errors import (GatedRepoError, HFValidationError, LocalEntr
 
 from ..cache import cache_dir
 from ..errors import CheckpointError, MeshflowError
-from ..io.atomic import atomic_file, atomic_folder
+from ..io.atomic import atomic_file, atomic_folder, is_temporary
 from ..version import __version__
 from .convert import convert_original, read_training_config
 from .hub import CONFIG_NAME, save_model_dir
@@ -279,11 +279,10 @@ def snapshot_layout(snapshot: Path, what: Optional[str] = None) -> str:
                           f"AnimateAnyMesh release ({ORIGINAL_CONFIG})")
 
 
-def convert_snapshot(snapshot: Path, model_id: ModelId, commit: str) -> Tuple[Path, bool]:
-    """Converts an original-layout snapshot into its meshflow cache entry (atomically, marker last);
-    returns the model directory and whether a half-written entry was replaced."""
-    config = read_training_config(snapshot / ORIGINAL_CONFIG, ("vae_config", "rf_config"))
-    layout = OriginalLayout.from_training_config(config)
+def convert_snapshot(snapshot: Path, model_id: ModelId, commit: str, layout: OriginalLayout) -> Tuple[Path, bool]:
+    """Converts an original-layout snapshot (its files where ``layout``, read from its training config,
+    says) into its meshflow cache entry (atomically, marker last); returns the model directory and
+    whether a half-written entry was replaced."""
     missing = [name for name in layout.required if not (snapshot / name).is_file()]
     if missing:
         raise CheckpointError(f"{model_id}: the snapshot {commit[:12]} lacks {', '.join(missing)} (an original "
@@ -319,9 +318,10 @@ def fetch_model(model_id: ModelId, refresh: bool = False) -> ResolvedModel:
     if entry_complete(entry):
         _write_ref(model_id, commit)
         return ResolvedModel(entry / ENTRY_MODEL, "original", model_id.repo, model_id.revision, commit, cached=True)
-    config = read_training_config(snapshot / ORIGINAL_CONFIG, ("vae_config", "rf_config"))
-    snapshot = download(model_id, OriginalLayout.from_training_config(config).patterns, revision=commit)
-    path, redone = convert_snapshot(snapshot, model_id, commit)
+    original = OriginalLayout.from_training_config(read_training_config(snapshot / ORIGINAL_CONFIG,
+                                                                        ("vae_config", "rf_config")))
+    snapshot = download(model_id, original.patterns, revision=commit)
+    path, redone = convert_snapshot(snapshot, model_id, commit, original)
     _write_ref(model_id, commit)
     return ResolvedModel(path, "original", model_id.repo, model_id.revision, commit, redone=redone)
 
@@ -354,6 +354,16 @@ class CacheEntry:
     revisions: Tuple[str, ...]  # the refs that point at it
 
 
+def _refs(folder: Path) -> List[Tuple[Path, str]]:
+    """``(ref file, commit)`` of every ref under a repository folder's ``refs/``, in name order (a writer's
+    temporary file, :func:`meshflow.io.atomic.is_temporary`, is no ref)."""
+    refs = folder / "refs"
+    if not refs.is_dir():
+        return []
+    return [(ref, ref.read_text().strip()) for ref in sorted(refs.rglob("*"))
+            if ref.is_file() and not is_temporary(ref.name)]
+
+
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -367,9 +377,8 @@ def cached_models(repo: Optional[str] = None) -> List[CacheEntry]:
             continue
         name = folder.name[len("models--"):].replace("--", "/", 1)
         refs: Dict[str, List[str]] = {}
-        for ref in sorted((folder / "refs").rglob("*")) if (folder / "refs").is_dir() else []:
-            if ref.is_file():
-                refs.setdefault(ref.read_text().strip(), []).append(str(ref.relative_to(folder / "refs")))
+        for ref, commit in _refs(folder):
+            refs.setdefault(commit, []).append(str(ref.relative_to(folder / "refs")))
         for entry in sorted(folder.iterdir()):
             if entry.name == "refs" or entry.name.startswith(".") or not entry.is_dir():
                 continue
@@ -389,8 +398,8 @@ def remove_model(model_id: ModelId, download: bool = True) -> List[Path]:
         if ref.is_file():
             commit = ref.read_text().strip()
         targets = [folder / commit] if (folder / commit).is_dir() else []
-        for other in (folder / "refs").rglob("*") if (folder / "refs").is_dir() else []:
-            if other.is_file() and other.read_text().strip() == commit:
+        for other, points_at in _refs(folder):
+            if points_at == commit:
                 other.unlink()
     else:
         commit, targets = None, [folder] if folder.is_dir() else []
@@ -398,10 +407,11 @@ def remove_model(model_id: ModelId, download: bool = True) -> List[Path]:
         shutil.rmtree(target)
         removed.append(target)
     if download:
-        doomed = [d for d in hub_downloads(model_id.repo) if model_id.revision is None or
+        info = _scan_hf_cache()
+        doomed = [d for d in hub_downloads(model_id.repo, info) if model_id.revision is None or
                   d.commit == commit or model_id.revision in d.revisions]
         if doomed:
-            huggingface_hub.scan_cache_dir().delete_revisions(*(d.commit for d in doomed)).execute()
+            info.delete_revisions(*(d.commit for d in doomed)).execute()
             removed += [d.path for d in doomed]
     return removed
 
@@ -418,11 +428,22 @@ class Download:
     revisions: Tuple[str, ...]  # the refs that point at it
 
 
-def hub_downloads(repo: Optional[str] = None) -> List[Download]:
-    """The Hugging Face cache's model snapshots (of ``repo`` only when given) in a layout meshflow reads."""
+def _scan_hf_cache():
+    """huggingface_hub's ``HFCacheInfo`` of its cache, or None where there is none (or it cannot be read)."""
     try:
-        info = huggingface_hub.scan_cache_dir()
+        return huggingface_hub.scan_cache_dir()
     except Exception:  # no Hugging Face cache at all (CacheNotFound) or an unreadable one
+        return None
+
+
+def hub_downloads(repo: Optional[str] = None, info=None) -> List[Download]:
+    """The Hugging Face cache's model snapshots (of ``repo`` only when given) in a layout meshflow reads.
+
+    Args:
+        info: a scan of the cache (``huggingface_hub.scan_cache_dir()``) already made. (default: scan it now)
+    """
+    info = info if info is not None else _scan_hf_cache()
+    if info is None:
         return []
     rows = []
     for found in sorted(info.repos, key=lambda r: r.repo_id):

@@ -297,6 +297,21 @@ def test_a_killed_writers_temporary_folder_is_not_an_entry(shared, hub):
     assert not resolve_model(REPO).cached and [r.commit for r in cached_models()] == [COMMIT]
 
 
+def test_a_killed_writers_temporary_ref_is_not_a_ref(shared, hub):
+    """refs/ are written by atomic_file: a kill -9 mid-write leaves .REV.tmp-XXXXXXXX.tmp, which no walk reads."""
+    write_hub_snapshot(hub, REPO, COMMIT, original_files(shared))
+    write_hub_snapshot(hub, REPO, COMMIT_V1, original_files(shared, seed=1), refs=("v1",))
+    resolve_model(REPO), resolve_model(f"{REPO}@v1")
+    refs = Path(os.environ[CACHE_ENV]) / "hub" / "models--JarrentWu--AnimateAnyMesh" / "refs"
+    temporary = [refs / ".v1.tmp-abcd1234.tmp", refs / ".main.tmp-wxyz9876.tmp"]
+    temporary[0].write_text(COMMIT_V1)
+    temporary[1].write_text("")  # mkstemp made it, the kill came before the commit was written
+    assert sorted((r.commit, r.revisions) for r in cached_models(REPO)) == [(COMMIT, ("main",)), (COMMIT_V1, ("v1",))]
+    assert remote.remove_model(ModelId(REPO, "v1"), download=False) == [refs.parent / COMMIT_V1]
+    assert sorted(p.name for p in refs.iterdir()) == sorted(["main"] + [p.name for p in temporary])  # left alone
+    assert [(r.commit, r.revisions) for r in cached_models(REPO)] == [(COMMIT, ("main",))]
+
+
 def test_model_card_reads_the_config():
     card = remote.model_card({"components": {"vae": {"dim": 32}, "text_encoder": {"name": "minilm"}},
                               "factors": {"f0_mean": 0.5}, "flow": {"steps": 8},
