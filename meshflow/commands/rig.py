@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import SUMMARIES
 from ..errors import MeshflowError, check_integer
 from ..io.export import check_output
-from ..rig import RigConfig
+from ..rig import RigConfig, check_bones
 from ..rig.export import RESIDUAL_THRESHOLD, RiggedFile, load_rig_input, rig_animation, save_rigged
 from ._common import print_rows
 
@@ -40,9 +41,19 @@ def check_rig_arguments(output: str, kind: str, bones: int, residual) -> None:
         raise MeshflowError(f"--rig-residual: Expected a threshold of at least 0 (got {residual:g})")
 
 
+@contextmanager
+def bones_option(source: str):
+    """Names ``--bones`` and the input in the bone-count error of :func:`~meshflow.rig.check_bones`."""
+    try:
+        yield
+    except MeshflowError as e:
+        raise MeshflowError(f"--bones: {source}: {e}") from None
+
+
 def check_bone_count(source: str, bones: int, vertices: int) -> None:
-    if bones > vertices:
-        raise MeshflowError(f"--bones: Expected at most the vertex count of {source} ({vertices}) (got {bones})")
+    """:func:`~meshflow.rig.check_bones` before the work (``animate --rig``: before the model runs)."""
+    with bones_option(source):
+        check_bones(bones, vertices)
 
 
 def rig_rows(fit, written: RiggedFile):
@@ -76,8 +87,8 @@ def run(args) -> int:
     kind = check_output(args.output, inputs=[args.input], overwrite=args.overwrite)
     check_rig_arguments(args.output, kind, args.bones, args.rig_residual)
     anim = load_rig_input(args.input)
-    check_bone_count(args.input, args.bones, anim.num_vertices)
-    fit = rig_animation(anim, bones=args.bones)
+    with bones_option(args.input):  # the fit's first step: check_bones against the vertices it welds
+        fit = rig_animation(anim, bones=args.bones)
     written = save_rigged(args.output, anim, fit, residual=args.rig_residual)
     rows = [("input", f"{args.input} ({anim.num_frames} frames, {anim.num_vertices} vertices"
                       f"{', bind pose from the file' if anim.mesh is not None else ', bind pose = frame 0'})")]

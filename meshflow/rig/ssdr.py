@@ -101,7 +101,8 @@ class SkinningFit:
 
 
 def check_bones(bones, vertices: int) -> int:
-    """``bones`` as an int in [1, vertices]; a :class:`MeshflowError` otherwise."""
+    """``bones`` as an int in [1, vertices]; a :class:`MeshflowError` otherwise (the one check of a bone
+    count: :func:`fit_skinning` against the vertices it welds, the commands before their work)."""
     bones = check_integer("bones", bones, 1)
     if bones > vertices:
         raise MeshflowError(f"Expected 'bones' to be at most the vertex count {vertices} (got {bones})")

@@ -39,13 +39,25 @@ def test_rig_command_prints_the_fit_and_sizes(clip_npz, out_dir, capsys):
 
 @pytest.mark.parametrize("argv,pattern", [
     (["--bones", "0"], r"--bones: Expected 'bones' to be an integer of at least 1 \(got 0\)"),
-    (["--bones", "99"], r"--bones: Expected at most the vertex count of .*bar.npz \(98\) \(got 99\)"),
+    (["--bones", "99"], r"--bones: .*bar.npz: Expected 'bones' to be at most the vertex count 98 \(got 99\)"),
     (["--rig-residual", "-1"], r"--rig-residual: Expected a threshold of at least 0 \(got -1\)"),
 ])
 def test_rig_bad_input(clip_npz, out_dir, capsys, argv, pattern):
     rc = main(["rig", str(clip_npz), "-o", str(out_dir / "bar.glb"), *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("meshflow rig: error: ") and re.search(pattern, err[0]), err
+    assert os.listdir(out_dir) == []
+
+
+def test_rig_bone_count_is_checked_against_the_welded_vertices(clip_npz, out_dir, tmp_path, capsys):
+    """A file whose vertices are split twice over (98 positions, 196 vertices): the fit's own count, one message."""
+    anim = load_animation(clip_npz)
+    split = save_animation(tmp_path / "split.npz", Animation(np.concatenate([anim.vertices, anim.vertices], axis=1),
+                                                            np.concatenate([anim.faces, anim.faces + 98]), fps=12.0))
+    rc = main(["rig", str(split), "-o", str(out_dir / "split.glb"), "--bones", "150"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"meshflow rig: error: --bones: {split}: Expected 'bones' to be at most the vertex "
+                               f"count 98 (got 150)"], err
     assert os.listdir(out_dir) == []
 
 
@@ -69,7 +81,8 @@ def test_animate_rig(model_dir, out_dir, tmp_path, capsys):
     back = load_animation(out)
     assert back.num_frames == 8 and back.prompt == "it wobbles"
     # Bad bone counts before any sampling: one line, nothing written.
-    for bones, pattern in (("0", "at least 1"), ("100000", r"at most the vertex count of .*ball.ply \(162\)")):
+    for bones, pattern in (("0", "at least 1"),
+                           ("100000", r"--bones: .*ball.ply: Expected 'bones' to be at most the vertex count 162 ")):
         rc = main(["animate", str(ball), "-p", "x", "-o", str(out_dir / "bad.glb"), "--model", str(model_dir),
                    "--rig", bones])
         err = capsys.readouterr().err.strip().splitlines()
