@@ -43,19 +43,19 @@ from meshflow.data.clips import build_clips
 from meshflow.data.motions import LABELS, make_motion
 from meshflow.eval import evaluate_animations, evaluate_vae, generate_and_evaluate, open_eval_clips
 from meshflow.eval.checks import check_motion
-from meshflow.eval.motion import (PROCEDURAL, MotionEvaluation, PromptCase, evaluate_frames, mesh_word,
+from meshflow.eval.motion import (PROCEDURAL, RIGID_LABELS, MotionEvaluation, PromptCase, evaluate_frames, mesh_word,
                                   paraphrase_cases)
 from meshflow.io import load_animation, read_mesh
 from meshflow.io.preview import render_preview
 from meshflow.eval.vae import reconstruct
 from meshflow.pipeline import AnimationPipeline
 from meshflow.train.config import DataConfig
-from meshflow.train.data import split_by_source
+from meshflow.train.data import held_out_files
 
 ROOT = Path(__file__).resolve().parents[1]
 QUATERNIUS_STYLE = "walk|gallop|swim"
 #: the prompts whose motion is rigid, so that their edge lengths should not change
-RIGID_PROMPTS = ("spin", "hop", "slide")
+RIGID_PROMPTS = RIGID_LABELS
 #: the README's main command: mesh, prompt, seed
 README_COMMAND = (ROOT / "graphs" / "examples" / "quadruped.glb", "the dog walks forward", 0)
 #: issue 13's targets: (what, comparison, value)
@@ -74,10 +74,7 @@ QUICK = {"seeds": 1, "steps": 16, "meshes": 1, "paraphrases_per_label": 1, "held
 
 def heldout_files(quaternius: Path, val_fraction: float):
     """The Quaternius files the training split holds out (the trainers' rule: by file name)."""
-
-    files = sorted(quaternius.rglob("*.glb"))
-    _, val = split_by_source([f.name for f in files], val_fraction, max_val=len(files))
-    return [files[i] for i in val]
+    return held_out_files(quaternius, val_fraction)
 
 
 def build_once(sources, out: Path, frames: int):

@@ -27,21 +27,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from meshflow.eval.motion import PROCEDURAL, PromptCase, generate_and_evaluate, mesh_word  # noqa: E402
+from meshflow.eval.motion import PROCEDURAL, RIGID_LABELS, PromptCase, generate_and_evaluate, mesh_word  # noqa: E402
 from meshflow.io import read_mesh  # noqa: E402
 from meshflow.pipeline import AnimationPipeline  # noqa: E402
-from meshflow.train.data import split_by_source  # noqa: E402
+from meshflow.train.data import held_out_files  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-RIGID = ("spin", "hop", "slide")
 #: prompts without a check whose shape is still measured: "the {object} ..."
 LOCOMOTION = ("walks forward", "runs", "swims")
 
 
 def validation_meshes(val_fraction: float = 0.05):
-    files = sorted((SHARED / "quaternius").rglob("*.glb"))
-    _, val = split_by_source([f.name for f in files], val_fraction, max_val=len(files))
-    return [files[i] for i in val]
+    return held_out_files(SHARED / "quaternius", val_fraction)
 
 
 def parse_sampler(text: str):
@@ -61,11 +58,10 @@ def main(argv=None):
     pipe = AnimationPipeline.from_pretrained(args.model, device="cpu")
     meshes = [read_mesh(p) for p in (args.mesh or validation_meshes())]
     print("validation meshes:", ", ".join(f"{Path(m.path).stem} ({len(m.vertices):,} v)" for m in meshes))
-    results = []
+    results, seeds = [], tuple(range(args.seeds))
     for solver, steps in map(parse_sampler, args.sampler):
         for guidance in args.guidance:
             start = time.perf_counter()
-            seeds = tuple(range(args.seeds))
             proc = generate_and_evaluate(pipe, meshes, PROCEDURAL, seeds=seeds, steps=steps, guidance=guidance,
                                          solver=solver)
             loco = [generate_and_evaluate(pipe, [m], [PromptCase(f"the {mesh_word(m)} {p}") for p in LOCOMOTION],
@@ -74,7 +70,7 @@ def main(argv=None):
             loco_rows = [r for e in loco for r in e.rows]
             res = {"solver": solver, "steps": steps, "guidance": guidance,
                    "adherence": float(np.mean([r["ok"] for r in rows])),
-                   "rigid_edge": float(np.mean([r["edge_change"] for r in rows if r["label"] in RIGID])),
+                   "rigid_edge": float(np.mean([r["edge_change"] for r in rows if r["label"] in RIGID_LABELS])),
                    "edge": float(np.mean([r["edge_change"] for r in rows])),
                    "loco_edge": float(np.mean([r["edge_change"] for r in loco_rows])),
                    "motion": float(np.mean([r["motion"] for r in rows + loco_rows])),

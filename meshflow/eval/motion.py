@@ -34,6 +34,8 @@ from .checks import check_motion
 from .metrics import motion_metrics, summarize
 
 PROCEDURAL = "procedural"
+#: the motion labels whose motion is rigid, so that their edge lengths should not change
+RIGID_LABELS = ("spin", "hop", "slide")
 PARAPHRASE = "paraphrase"
 STAGES = ("text", "encode", "sample", "decode")
 

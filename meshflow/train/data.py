@@ -96,6 +96,14 @@ def split_by_source(sources: Sequence[str], val_fraction: float, max_val: int) -
     return train, val
 
 
+def held_out_files(folder, val_fraction: float, pattern: str = "*.glb") -> List[Path]:
+    """The files under ``folder`` (``pattern``, recursively, sorted) that :func:`split_by_source` holds out:
+    whole files, by the trainers' rule (the evaluation report's held-out Quaternius files)."""
+    files = sorted(Path(folder).rglob(pattern))
+    _, val = split_by_source([f.name for f in files], val_fraction, max_val=len(files))
+    return [files[i] for i in val]
+
+
 def make_dataloaders(cfg: DataConfig, loop: LoopConfig, seed: int = 0, latent_cache: Optional[str] = None):
     """``(train_loader, val_loader or None)`` over PyG batches (no padding)."""
     from torch_geometric.loader import DataLoader
