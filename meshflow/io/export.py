@@ -331,6 +331,21 @@ def _vertex_colors(geom, n: int) -> Optional[np.ndarray]:
     return colors
 
 
+def _add_texcoords(doc: _Document, attributes: pygltflib.Attributes, visual, n: int) -> None:
+    r"""Sets ``attributes.TEXCOORD_0`` to the part's UVs when it has one for each of its ``n`` vertices
+    (else leaves it unset). glTF's v runs down the image: :math:`(u, v) \mapsto (u, 1 - v)`.
+
+    Shapes:
+        ``visual.uv``: (n, 2) or wider (extra columns dropped); the accessor: (n, 2) float32.
+    """
+    uv = getattr(visual, "uv", None)
+    if uv is None or len(uv) != n:
+        return
+    uv = np.asarray(uv).copy()[:, :2]
+    uv[:, 1] = 1.0 - uv[:, 1]
+    attributes.TEXCOORD_0 = doc.accessor(uv.astype(np.float32), "VEC2")
+
+
 def _add_part(doc: _Document, part, rest: np.ndarray, v: np.ndarray, rest_normals: Optional[np.ndarray],
               frame_normals: Optional[list], slot: Optional[Slot] = None) -> pygltflib.Primitive:
     r"""One glTF primitive for ``part``: its vertices are the part's file vertices, in order, so frame
@@ -375,18 +390,10 @@ def _add_part(doc: _Document, part, rest: np.ndarray, v: np.ndarray, rest_normal
         attributes.COLOR_0 = doc.accessor(colors, "VEC4", normalized=True)
     if slot is not None and slot.material is not None:
         prim.material = slot.material
-        uv = getattr(visual, "uv", None)
-        if uv is not None and len(uv) == stop - start:
-            uv = np.asarray(uv).copy()[:, :2]
-            uv[:, 1] = 1.0 - uv[:, 1]
-            attributes.TEXCOORD_0 = doc.accessor(uv.astype(np.float32), "VEC2")
+        _add_texcoords(doc, attributes, visual, stop - start)
     elif getattr(visual, "material", None) is not None:
         prim.material = doc.material(visual.material)
-        uv = getattr(visual, "uv", None)
-        if uv is not None and len(uv) == stop - start:
-            uv = np.asarray(uv).copy()[:, :2]
-            uv[:, 1] = 1.0 - uv[:, 1]  # glTF's v runs down the image
-            attributes.TEXCOORD_0 = doc.accessor(uv.astype(np.float32), "VEC2")
+        _add_texcoords(doc, attributes, visual, stop - start)
     elif isinstance(geom, trimesh.PointCloud):
         prim.material = doc.default_material()
 

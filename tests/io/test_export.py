@@ -3,6 +3,7 @@ import base64
 import io
 import os
 import struct
+import types
 
 import numpy as np
 import pygltflib
@@ -185,6 +186,28 @@ def test_glb_spot_uvs(shared, tmp_path):
     (geom,) = loaded.geometry.values()
     np.testing.assert_allclose(geom.visual.uv, mesh.parts[0].mesh.visual.uv, atol=1e-7)
     np.testing.assert_allclose(load_animation(out).vertices, v, atol=1e-5)
+
+
+@pytest.mark.parametrize("uv, written", [
+    ([[0.25, 0.0], [1.0, 0.75], [0.5, 0.5]], [[0.25, 1.0], [1.0, 0.25], [0.5, 0.5]]),
+    ([[0.25, 0.0, 9.0], [1.0, 0.75, 9.0], [0.5, 0.5, 9.0]], [[0.25, 1.0], [1.0, 0.25], [0.5, 0.5]]),  # (u, v, w)
+    ([[0.25, 0.0], [1.0, 0.75]], None),  # not one per vertex
+    (None, None),
+])
+def test_texcoords_are_the_uvs_with_v_flipped(uv, written):
+    """The one TEXCOORD_0 writer of both material cases (the input glTF's material, a part's own): (u, 1 - v)
+    as float32, none where the part has no UV for each of its vertices."""
+    doc, attributes = export._Document(), pygltflib.Attributes()
+    export._add_texcoords(doc, attributes, types.SimpleNamespace(uv=None if uv is None else np.array(uv)), 3)
+    if written is None:
+        assert attributes.TEXCOORD_0 is None and doc.gltf.accessors == []
+        return
+    accessor = doc.gltf.accessors[attributes.TEXCOORD_0]
+    view = doc.gltf.bufferViews[accessor.bufferView]
+    data = b"".join(doc.blob.chunks)[view.byteOffset:view.byteOffset + view.byteLength]
+    assert accessor.type == "VEC2" and accessor.count == 3
+    np.testing.assert_array_equal(np.frombuffer(data, dtype=np.float32).reshape(3, 2),
+                                  np.array(written, dtype=np.float32))
 
 
 def test_gltf_json_and_normals(scene_file, tmp_path):
