@@ -31,8 +31,14 @@ from .text import CLIPTextEncoder, clip_state_dict_from_hf, read_clip_weights
 
 
 def read_training_config(path, sections=("rf_config",)) -> dict:
-    """Reads the original ``training_config.json`` and checks that it has ``sections``."""
-    config = read_json(path, "training config", CheckpointError)
+    """Reads the original ``training_config.json`` and checks that it has ``sections``
+    (:func:`check_training_config`)."""
+    return check_training_config(read_json(path, "training config", CheckpointError), path, sections)
+
+
+def check_training_config(config, path, sections=("rf_config",)) -> dict:
+    """``config``, the contents of the original ``training_config.json`` at ``path`` (named in the error),
+    when it has ``sections``; else a :class:`CheckpointError`."""
     for section in sections:
         if not isinstance(config, dict) or not isinstance(config.get(section), dict):
             raise CheckpointError(f"{path}: expected the original training config with '{section}' (got keys: "
@@ -49,6 +55,7 @@ def convert_original(
     vae=None,
     clip=None,
     dtype: Optional[torch.dtype] = None,
+    training_config: Optional[dict] = None,
 ) -> Path:
     """Writes a meshflow model directory from original checkpoints.
 
@@ -66,13 +73,19 @@ def convert_original(
             checkpoint are used if it has them, else the directory records only the encoder's
             name and the weights are needed at run time (``MESHFLOW_CLIP_WEIGHTS``).
         dtype: store floating-point weights in this dtype (default: as found).
+        training_config: the contents of ``config`` when the caller has already read it
+            (:func:`read_training_config`); it is checked, and ``config`` is then only named in
+            messages, not read again. (default: read ``config``)
     """
     if rf is None and vae is None:
         raise CheckpointError("nothing to convert: give the original VAE (--vae) and/or MMDiT (--rf) checkpoint")
     if rf is not None and factors is None:
         raise CheckpointError(f"{rf}: converting the MMDiT needs its latent factors JSON (--factors)")
-    train_cfg = read_training_config(config, (("rf_config",) if rf is not None else ()) +
-                                     (("vae_config",) if vae is not None else ()))
+    sections = (("rf_config",) if rf is not None else ()) + (("vae_config",) if vae is not None else ())
+    if training_config is None:
+        train_cfg = read_training_config(config, sections)
+    else:
+        train_cfg = check_training_config(training_config, config, sections)
     vae_config = train_cfg.get("vae_config")
     configs, states, extras = {}, {}, {}
 

@@ -279,10 +279,12 @@ def snapshot_layout(snapshot: Path, what: Optional[str] = None) -> str:
                           f"AnimateAnyMesh release ({ORIGINAL_CONFIG})")
 
 
-def convert_snapshot(snapshot: Path, model_id: ModelId, commit: str, layout: OriginalLayout) -> Tuple[Path, bool]:
+def convert_snapshot(snapshot: Path, model_id: ModelId, commit: str, layout: OriginalLayout,
+                     training_config: Optional[dict] = None) -> Tuple[Path, bool]:
     """Converts an original-layout snapshot (its files where ``layout``, read from its training config,
     says) into its meshflow cache entry (atomically, marker last); returns the model directory and
-    whether a half-written entry was replaced."""
+    whether a half-written entry was replaced. ``training_config``: that config as already read, passed
+    on to :func:`convert_original` so that it is not read again. (default: convert_original reads it)"""
     missing = [name for name in layout.required if not (snapshot / name).is_file()]
     if missing:
         raise CheckpointError(f"{model_id}: the snapshot {commit[:12]} lacks {', '.join(missing)} (an original "
@@ -291,7 +293,8 @@ def convert_snapshot(snapshot: Path, model_id: ModelId, commit: str, layout: Ori
     redone = entry.exists()
     with atomic_folder(entry, replace=True) as tmp:
         model = convert_original(tmp / ENTRY_MODEL, config=snapshot / layout.config, rf=snapshot / layout.rf,
-                                 factors=snapshot / layout.factors, vae=snapshot / layout.vae)
+                                 factors=snapshot / layout.factors, vae=snapshot / layout.vae,
+                                 training_config=training_config)
         files = {p.name: p.stat().st_size for p in sorted(model.iterdir()) if p.is_file()}
         marker = {"repo": model_id.repo, "revision": model_id.revision or "main", "commit": commit,
                   "layout": "original", "files": files, "source": {k: getattr(layout, k) for k in
@@ -318,10 +321,10 @@ def fetch_model(model_id: ModelId, refresh: bool = False) -> ResolvedModel:
     if entry_complete(entry):
         _write_ref(model_id, commit)
         return ResolvedModel(entry / ENTRY_MODEL, "original", model_id.repo, model_id.revision, commit, cached=True)
-    original = OriginalLayout.from_training_config(read_training_config(snapshot / ORIGINAL_CONFIG,
-                                                                        ("vae_config", "rf_config")))
-    snapshot = download(model_id, original.patterns, revision=commit)
-    path, redone = convert_snapshot(snapshot, model_id, commit, original)
+    training = read_training_config(snapshot / ORIGINAL_CONFIG, ("vae_config", "rf_config"))
+    original = OriginalLayout.from_training_config(training)
+    snapshot = download(model_id, original.patterns, revision=commit)  # the same commit: the same config
+    path, redone = convert_snapshot(snapshot, model_id, commit, original, training)
     _write_ref(model_id, commit)
     return ResolvedModel(path, "original", model_id.repo, model_id.revision, commit, redone=redone)
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ import torch
 from meshflow import flow
 from meshflow.commands.main import main
 from meshflow.errors import CheckpointError
+from meshflow.models import convert
 from meshflow.models.convert import convert_original
 from meshflow.models.hub import load_model_config
 from meshflow.models import MMDiT, MMDiTConfig
@@ -96,6 +98,36 @@ def test_convert_original_refuses_bad_inputs(shared, tmp_path):
         convert_original(tmp_path / "m", rf=golden(shared, "official_rf_state_dict.pt"), config=tmp_path / "cfg.json",
                          factors=factors)
     assert not (tmp_path / "m").exists()
+
+
+def counting_reads(monkeypatch):
+    """The names of the files convert's JSON reader opens from now on (the training config's reader)."""
+    reads, real = [], convert.read_json
+    monkeypatch.setattr(convert, "read_json", lambda path, *a, **k: reads.append(Path(path).name) or real(path, *a, **k))
+    return reads
+
+
+def files_of(folder):
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+
+
+def test_convert_original_uses_a_training_config_already_read(shared, tmp_path, monkeypatch):
+    """A caller that has read training_config.json passes it: the file is not read again, the output is the same,
+    and the given config is checked as a read one is."""
+    config = golden(shared, "training_config.json")
+    given = convert.read_training_config(config, ("rf_config", "vae_config"))
+    paths = dict(vae=golden(shared, "official_vae_state_dict.pt"), rf=golden(shared, "official_rf_state_dict.pt"),
+                 factors=golden(shared, "tiny_dvae_f.json"))
+    reads = counting_reads(monkeypatch)
+    read_itself = convert_original(tmp_path / "a", config=config, **paths)
+    assert reads == ["training_config.json"]
+    passed = convert_original(tmp_path / "b", config=config, training_config=given, **paths)
+    assert reads == ["training_config.json"]  # not read again
+    assert files_of(passed) == files_of(read_itself)
+    with pytest.raises(CheckpointError, match=r"training_config.json: expected the original training config with "
+                                              r"'rf_config' \(got keys: \['vae_config'\]\)"):
+        convert_original(tmp_path / "c", config=config, training_config={"vae_config": given["vae_config"]}, **paths)
+    assert reads == ["training_config.json"] and not (tmp_path / "c").exists()
 
 
 def test_cli_error_is_one_line(shared, tmp_path, capsys):

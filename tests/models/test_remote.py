@@ -22,10 +22,11 @@ from meshflow.commands.main import main
 from meshflow.data.shapes import icosphere
 from meshflow.errors import CheckpointError, MeshflowError
 from meshflow.models import remote
+from meshflow.models.convert import convert_original
 from meshflow.models.remote import ModelId, OriginalLayout, cached_models, resolve_model
 from meshflow.pipeline import AnimationPipeline
 from tests.conftest import load_script
-from tests.models.test_convert import tiny_original_rf
+from tests.models.test_convert import counting_reads, files_of, tiny_original_rf
 
 transformers = pytest.importorskip("transformers")
 
@@ -197,6 +198,19 @@ def test_save_pretrained_card_and_round_trip(shared, hub, tmp_path, ball):
     again = AnimationPipeline.from_pretrained(out)
     a = pipe(str(ball), "it hops", steps=3, seed=0).vertices
     assert np.array_equal(a, again(str(ball), "it hops", steps=3, seed=0).vertices)
+
+
+def test_training_config_read_once_per_conversion(shared, hub, tmp_path, monkeypatch):
+    """fetch_model reads training_config.json for the layout and hands it to the conversion, which does not read it
+    again; the converted model is the one convert_original makes from the snapshot's files."""
+    snapshot = write_hub_snapshot(hub, REPO, COMMIT, original_files(shared))
+    reads = counting_reads(monkeypatch)
+    resolved = resolve_model(REPO)
+    assert reads == ["training_config.json"]
+    layout = OriginalLayout()
+    direct = convert_original(tmp_path / "direct", config=snapshot / layout.config, rf=snapshot / layout.rf,
+                              factors=snapshot / layout.factors, vae=snapshot / layout.vae)
+    assert files_of(resolved.path) == files_of(direct)
 
 
 def test_half_written_entry_is_redone(shared, hub):
