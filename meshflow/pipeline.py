@@ -518,11 +518,11 @@ class AnimationPipeline:
         # 5. Decode every pair on its own (bounded memory), back to file vertices and world units.
         start = time.perf_counter()
         results = []
+        on_device = {m: graphs[m].clone().to(dev) for m in sorted(set(mesh_of))}  # once per mesh, not per sample
         for b in range(B):
             m = mesh_of[b]
-            graph = graphs[m]
             lo, hi = int(batch.ptr[m]), int(batch.ptr[m + 1])
-            data = graph.clone().to(dev)
+            data = on_device[m]
             token_index = posterior.token_index[m:m + 1] - lo  # (1, K) rows of this mesh
             traj = self.vae.decode(x[b:b + 1], data, vertex_embed=vertex_embed[lo:hi],
                                    token_index=token_index)  # (N, T, 3)

@@ -294,7 +294,8 @@ def check_label(label: str) -> None:
 def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[PromptCase]] = PROCEDURAL,
                           seeds: Sequence[int] = (0,), steps: Optional[int] = None,
                           guidance: Optional[float] = None, tokens: Optional[int] = None,
-                          progress: Optional[Callable] = None, solver: Optional[str] = None) -> MotionEvaluation:
+                          progress: Optional[Callable] = None, solver: Optional[str] = None,
+                          num_samples: Optional[int] = None) -> MotionEvaluation:
     r"""Animates every mesh with every prompt and seed, one animation per call, and evaluates it.
 
     Args:
@@ -304,7 +305,9 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
             procedural generator; adherence is checked), :data:`PARAPHRASE` (every one of
             :data:`PARAPHRASES`, for each mesh) or a list of :class:`PromptCase`.
         seeds: sampling seeds (also the seed of the procedural captions).
-        steps, guidance, tokens, solver: as in :class:`~meshflow.pipeline.AnimationPipeline` (default: the model's).
+        steps, guidance, tokens, solver, num_samples: as in :class:`~meshflow.pipeline.AnimationPipeline`
+            (default: the model's); with ``num_samples`` > 1 the pipeline's ranked best of that many seeds
+            is the one evaluated, as ``meshflow animate --num-samples`` would write it.
         progress (callable, optional): wraps the iterable of jobs (e.g. ``tqdm``).
 
     Returns:
@@ -326,7 +329,8 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
     out = MotionEvaluation()
     for mesh, case, seed in (progress(jobs) if progress is not None else jobs):
         start = time.perf_counter()
-        anim = pipe(mesh, case.prompt, steps=steps, guidance=guidance, seed=seed, tokens=tokens, solver=solver)
+        anim = pipe(mesh, case.prompt, steps=steps, guidance=guidance, seed=seed, tokens=tokens, solver=solver,
+                    num_samples=num_samples)
         seconds = time.perf_counter() - start
         frames = np.asarray(anim.vertices)
         row = {"name": Path(mesh.path).name, "prompt": case.prompt, "label": case.label, "seed": seed,

@@ -120,3 +120,11 @@ def test_generate_and_evaluate(tmp_path):
     assert "prompt adherence" in table and "time per animation" in table and len(table.splitlines()) == 26 + 5
     free = generate_and_evaluate(pipe, [tmp_path / "ball.obj"], [PromptCase("a ball rolls")], steps=3)
     assert free.rows[0]["label"] is None and free.summary()["adherence"] is None
+    # best of 3: the row is the pipeline's ranked pick of seeds 4-6, the animation a direct call keeps
+    best = generate_and_evaluate(pipe, [tmp_path / "ball.obj"], [PromptCase("a ball rolls", "roll")], steps=3,
+                                 seeds=[4], num_samples=3)
+    ranked = pipe(read_mesh(tmp_path / "ball.obj"), "a ball rolls", steps=3, seed=4, num_samples=3, return_all=True)
+    assert sorted(a.seed for a in ranked) == [4, 5, 6]
+    metrics = [motion_metrics(np.asarray(a.vertices), f) for a in ranked]
+    assert best.rows[0]["edge_change"] == pytest.approx(metrics[0]["edge_change"], rel=1e-5)
+    assert best.rows[0]["motion"] == pytest.approx(metrics[0]["motion"], rel=1e-5)
