@@ -439,13 +439,19 @@ def _scan_hf_cache():
         return None
 
 
-def hub_downloads(repo: Optional[str] = None, info=None) -> List[Download]:
+_NOT_SCANNED = object()  # hub_downloads' default info: no scan made yet (None is a scan that found no cache)
+
+
+def hub_downloads(repo: Optional[str] = None, info=_NOT_SCANNED) -> List[Download]:
     """The Hugging Face cache's model snapshots (of ``repo`` only when given) in a layout meshflow reads.
 
     Args:
-        info: a scan of the cache (``huggingface_hub.scan_cache_dir()``) already made. (default: scan it now)
+        info: a scan of the cache already made (what ``_scan_hf_cache()`` returned: ``huggingface_hub``'s
+            ``HFCacheInfo``, or None where there was no cache, which is then not scanned again).
+            (default: scan it now)
     """
-    info = info if info is not None else _scan_hf_cache()
+    if info is _NOT_SCANNED:
+        info = _scan_hf_cache()
     if info is None:
         return []
     rows = []

@@ -326,6 +326,17 @@ def test_a_killed_writers_temporary_ref_is_not_a_ref(shared, hub):
     assert [(r.commit, r.revisions) for r in cached_models(REPO)] == [(COMMIT, ("main",))]
 
 
+def test_no_hugging_face_cache_is_scanned_once(hub, monkeypatch):
+    """A scan that found no Hugging Face cache at all (None) is a result: remove_model scans once and
+    hub_downloads given that result does not scan again; without a scan it scans now."""
+    shutil.rmtree(hub)  # no Hugging Face cache at all
+    scans, real = [], remote._scan_hf_cache
+    monkeypatch.setattr(remote, "_scan_hf_cache", lambda: scans.append(1) or real())
+    assert remote.remove_model(ModelId(REPO)) == [] and len(scans) == 1
+    assert remote.hub_downloads(REPO, None) == [] and len(scans) == 1
+    assert remote.hub_downloads(REPO) == [] and len(scans) == 2
+
+
 def test_model_card_reads_the_config():
     card = remote.model_card({"components": {"vae": {"dim": 32}, "text_encoder": {"name": "minilm"}},
                               "factors": {"f0_mean": 0.5}, "flow": {"steps": 8},
