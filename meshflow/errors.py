@@ -15,6 +15,11 @@ class MeshflowError(Exception):
     """Base class for every error meshflow raises on bad input."""
 
 
+class BoneCountError(MeshflowError):
+    """A rig's bone count that is not an integer in [1, the vertex count the fit sees]
+    (:func:`meshflow.rig.check_bones`): the commands name ``--bones`` in it."""
+
+
 class MeshFileError(MeshflowError, ValueError):
     """A mesh or animation file that cannot be read: the message names the file."""
 

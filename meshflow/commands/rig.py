@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import SUMMARIES
-from ..errors import MeshflowError, check_integer
+from ..errors import BoneCountError, MeshflowError, check_integer
 from ..io.export import check_output
 from ..rig import RigConfig, check_bones
 from ..rig.export import RESIDUAL_THRESHOLD, RiggedFile, load_rig_input, rig_animation, save_rigged
@@ -43,11 +43,12 @@ def check_rig_arguments(output: str, kind: str, bones: int, residual) -> None:
 
 @contextmanager
 def bones_option(source: str):
-    """Names ``--bones`` and the input in the bone-count error of :func:`~meshflow.rig.check_bones`."""
+    """Names ``--bones`` and the input in the bone-count error of :func:`~meshflow.rig.check_bones`
+    (a :class:`~meshflow.errors.BoneCountError`); any other error passes through as it is."""
     try:
         yield
-    except MeshflowError as e:
-        raise MeshflowError(f"--bones: {source}: {e}") from None
+    except BoneCountError as e:
+        raise BoneCountError(f"--bones: {source}: {e}") from None
 
 
 def check_bone_count(source: str, bones: int, vertices: int) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra, minimum_spanning_tree
 
-from ..errors import MeshflowError, check_integer
+from ..errors import BoneCountError, MeshflowError, check_integer
 from ..io.geometry import mesh_edges, weld_animation
 from .solvers import blend_skin, rotation_from_covariance, simplex_lstsq
 
@@ -101,11 +101,14 @@ class SkinningFit:
 
 
 def check_bones(bones, vertices: int) -> int:
-    """``bones`` as an int in [1, vertices]; a :class:`MeshflowError` otherwise (the one check of a bone
-    count: :func:`fit_skinning` against the vertices it welds, the commands before their work)."""
-    bones = check_integer("bones", bones, 1)
+    """``bones`` as an int in [1, vertices]; a :class:`~meshflow.errors.BoneCountError` otherwise (the one
+    check of a bone count: :func:`fit_skinning` against the vertices it welds, the commands before their work)."""
+    try:
+        bones = check_integer("bones", bones, 1)
+    except MeshflowError as e:
+        raise BoneCountError(str(e)) from None
     if bones > vertices:
-        raise MeshflowError(f"Expected 'bones' to be at most the vertex count {vertices} (got {bones})")
+        raise BoneCountError(f"Expected 'bones' to be at most the vertex count {vertices} (got {bones})")
     return bones
 
 

@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 import trimesh
 
+from meshflow.commands import rig as rig_command
 from meshflow.commands.main import main
+from meshflow.commands.rig import bones_option
+from meshflow.errors import BoneCountError, MeshflowError
 from meshflow.io import Animation, load_animation, save_animation
+from meshflow.rig import check_bones
 from tests.rig.conftest import lbs_animation
 
 
@@ -58,6 +62,28 @@ def test_rig_bone_count_is_checked_against_the_welded_vertices(clip_npz, out_dir
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err == [f"meshflow rig: error: --bones: {split}: Expected 'bones' to be at most the vertex "
                                f"count 98 (got 150)"], err
+    assert os.listdir(out_dir) == []
+
+
+def test_bones_option_prefixes_only_bone_count_errors():
+    with pytest.raises(BoneCountError, match=r"^--bones: in.npz: Expected 'bones' to be at most the vertex count 4 "):
+        with bones_option("in.npz"):
+            check_bones(5, 4)
+    other = MeshflowError("something else")
+    with pytest.raises(MeshflowError) as info:
+        with bones_option("in.npz"):
+            raise other
+    assert info.value is other and str(info.value) == "something else"
+
+
+def test_rig_fit_errors_other_than_the_bone_count_pass_through(clip_npz, out_dir, capsys, monkeypatch):
+    def failing_fit(anim, **kwargs):
+        raise MeshflowError("bar.npz: Expected a fit that converges (got NaN)")
+
+    monkeypatch.setattr(rig_command, "rig_animation", failing_fit)
+    rc = main(["rig", str(clip_npz), "-o", str(out_dir / "bar.glb"), "--bones", "3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == ["meshflow rig: error: bar.npz: Expected a fit that converges (got NaN)"], err
     assert os.listdir(out_dir) == []
 
 

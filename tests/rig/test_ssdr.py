@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from meshflow.errors import MeshflowError
+from meshflow.errors import BoneCountError, MeshflowError
 from meshflow.io import read_mesh, sample_animation
 from meshflow.rig import fit_skinning
 from meshflow.rig.solvers import blend_skin
@@ -78,8 +78,9 @@ def test_rest_differs_from_frame_zero_and_welded_seams():
                                          (10 ** 6, r"Expected 'bones' to be at most the vertex count 386 \(got 1000000\)")])
 def test_bad_bone_counts(lbs_clip, bones, match):
     rest, frames, faces, *_ = lbs_clip
-    with pytest.raises(MeshflowError, match=match):
+    with pytest.raises(BoneCountError, match=match) as info:  # its own type, a MeshflowError (exit status 2)
         fit_skinning(rest, frames, faces, bones=bones)
+    assert isinstance(info.value, MeshflowError)
 
 
 def test_bad_shapes():
