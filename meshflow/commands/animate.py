@@ -119,7 +119,7 @@ def run(args) -> int:
     start = time.perf_counter()
     mesh = read_mesh(args.input)
     if args.rig is not None:
-        check_bone_count(args.input, args.rig, len(mesh.vertices))
+        check_bone_count(args.input, args.rig, mesh)  # the welded count the fit will see
     region = make_region(args.region, mesh, falloff=args.falloff) if args.region else None
     read_s = time.perf_counter() - start
     start = time.perf_counter()

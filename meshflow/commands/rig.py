@@ -8,7 +8,7 @@ from pathlib import Path
 from . import SUMMARIES
 from ..errors import BoneCountError, MeshflowError, check_integer
 from ..io.export import check_output
-from ..rig import RigConfig, check_bones
+from ..rig import RigConfig, check_bones, fit_vertex_count
 from ..rig.export import RESIDUAL_THRESHOLD, RiggedFile, load_rig_input, rig_animation, save_rigged
 from ._common import print_rows
 
@@ -51,10 +51,11 @@ def bones_option(source: str):
         raise BoneCountError(f"--bones: {source}: {e}") from None
 
 
-def check_bone_count(source: str, bones: int, vertices: int) -> None:
-    """:func:`~meshflow.rig.check_bones` before the work (``animate --rig``: before the model runs)."""
+def check_bone_count(source: str, bones: int, mesh) -> None:
+    """:func:`~meshflow.rig.check_bones` before the work (``animate --rig``: before the model runs), against
+    the welded vertex count the fit will see (:func:`~meshflow.rig.fit_vertex_count` of the input ``mesh``)."""
     with bones_option(source):
-        check_bones(bones, vertices)
+        check_bones(bones, fit_vertex_count(mesh.vertices, faces=mesh.faces))
 
 
 def rig_rows(fit, written: RiggedFile):

@@ -5,7 +5,7 @@ Above ``io`` and ``data`` (rank 6, beside the pipeline): an :class:`~meshflow.io
 :class:`SkinningFit` and a skinned ``.glb`` / ``.gltf`` out.
 """
 from .solvers import blend_skin, kabsch, simplex_lstsq
-from .ssdr import RigConfig, SkinningFit, bone_tree, check_bones, fit_skinning
+from .ssdr import RigConfig, SkinningFit, bone_tree, check_bones, fit_skinning, fit_vertex_count
 
-__all__ = ["RigConfig", "SkinningFit", "blend_skin", "bone_tree", "check_bones", "fit_skinning", "kabsch",
-           "simplex_lstsq"]
+__all__ = ["RigConfig", "SkinningFit", "blend_skin", "bone_tree", "check_bones", "fit_skinning", "fit_vertex_count",
+           "kabsch", "simplex_lstsq"]

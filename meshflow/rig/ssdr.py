@@ -21,7 +21,7 @@ with per-frame rigid transforms :math:`(R_{tj}, t_{tj})` and per-vertex weights 
    :math:`r_{ti} = v_{ti} - \sum_{k \ne j} w_{ik}(R_{tk} p_i + t_{tk})`, for all frames at once.
    Until the RMS error improves by less than ``tolerance`` of itself.
 
-The fit runs on the welded graph vertices (:func:`meshflow.io.geometry.weld_animation`);
+The fit runs on the welded graph vertices (:func:`weld_rig_input`, :func:`fit_vertex_count`);
 weights come back per input vertex. Bones that end with no weight are dropped; the rest get a
 hierarchy (:func:`bone_tree`) for the glTF writer.
 """
@@ -110,6 +110,24 @@ def check_bones(bones, vertices: int) -> int:
     if bones > vertices:
         raise BoneCountError(f"Expected 'bones' to be at most the vertex count {vertices} (got {bones})")
     return bones
+
+
+def weld_rig_input(rest: np.ndarray, frames: np.ndarray, faces: np.ndarray):
+    """What the fit runs on (the one place it welds): :func:`~meshflow.io.geometry.weld_animation` of the rest
+    pose followed by the frames, ``(stacked (1 + T, M, 3), faces (F', 3), source_index (N,))``."""
+    return weld_animation(np.concatenate([rest[None], frames]), faces)
+
+
+def fit_vertex_count(rest: np.ndarray, frames: Optional[np.ndarray] = None,
+                     faces: Optional[np.ndarray] = None) -> int:
+    """M, the welded vertex count :func:`fit_skinning` checks the bones against (:func:`weld_rig_input`).
+    Without ``frames`` (before the animation exists: ``animate --rig`` before the model runs), the rest
+    pose alone: vertices at one position merged, as the pipeline's output keeps them (they share a graph
+    vertex, so one trajectory)."""
+    rest = np.asarray(rest, dtype=np.float64).reshape(-1, 3)
+    frames = np.zeros((0,) + rest.shape) if frames is None else np.asarray(frames, dtype=np.float64)
+    faces = np.zeros((0, 3), dtype=np.int64) if faces is None else np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    return int(weld_rig_input(rest, frames, faces)[0].shape[1])
 
 
 # ---------------------------------------------------------------- helpers ---
@@ -248,7 +266,7 @@ def fit_skinning(rest: np.ndarray, frames: np.ndarray, faces: Optional[np.ndarra
     if not (np.isfinite(rest).all() and np.isfinite(frames).all()):
         raise ValueError("'rest' or 'frames' contains NaN or infinite values")
     faces = np.zeros((0, 3), dtype=np.int64) if faces is None else np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    stacked, wfaces, src = weld_animation(np.concatenate([rest[None], frames]), faces)
+    stacked, wfaces, src = weld_rig_input(rest, frames, faces)
     M = stacked.shape[1]
     J = check_bones(cfg.bones, M)
     K = min(cfg.influences, J)
@@ -337,4 +355,5 @@ def fit_skinning(rest: np.ndarray, frames: np.ndarray, faces: Optional[np.ndarra
                        seconds=time.perf_counter() - start)
 
 
-__all__ = ["RigConfig", "SkinningFit", "bone_tree", "check_bones", "fit_skinning"]
+__all__ = ["RigConfig", "SkinningFit", "bone_tree", "check_bones", "fit_skinning", "fit_vertex_count",
+           "weld_rig_input"]

@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import trimesh
 
+from meshflow.commands import animate as animate_command
 from meshflow.commands import rig as rig_command
 from meshflow.commands.main import main
 from meshflow.commands.rig import bones_option
 from meshflow.errors import BoneCountError, MeshflowError
-from meshflow.io import Animation, load_animation, save_animation
-from meshflow.rig import check_bones
+from meshflow.io import Animation, load_animation, read_mesh, save_animation
+from meshflow.rig import check_bones, fit_vertex_count
+from meshflow.rig.export import bind_pose, rig_animation
 from tests.rig.conftest import lbs_animation
 
 
@@ -85,6 +87,49 @@ def test_rig_fit_errors_other_than_the_bone_count_pass_through(clip_npz, out_dir
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err == ["meshflow rig: error: bar.npz: Expected a fit that converges (got NaN)"], err
     assert os.listdir(out_dir) == []
+
+
+def split_sphere(path):
+    """An icosphere with every face's corners its own vertices (960 in the file, 162 positions), as OBJ."""
+    s = trimesh.creation.icosphere(2)
+    v = np.asarray(s.vertices)[s.faces].reshape(-1, 3)
+    with open(path, "w") as fh:
+        fh.writelines(f"v {x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in v)
+        fh.writelines(f"f {3 * i + 1} {3 * i + 2} {3 * i + 3}\n" for i in range(len(s.faces)))
+    return path
+
+
+def test_animate_rig_checks_the_welded_count_the_fit_sees(model_dir, out_dir, tmp_path, capsys, monkeypatch):
+    """animate --rig on a file of 960 vertices at 162 positions: the bones are checked against 162 before the
+    model loads, and 162 is the count the fit then sees."""
+    path = split_sphere(tmp_path / "split.obj")
+    mesh = read_mesh(path)
+    assert len(mesh.vertices) == 960 and fit_vertex_count(mesh.vertices, faces=mesh.faces) == 162
+    real_load = animate_command.AnimationPipeline.from_pretrained
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the bone count was checked")
+
+    monkeypatch.setattr(animate_command.AnimationPipeline, "from_pretrained", no_model)
+    rc = main(["animate", str(path), "-p", "x", "-o", str(out_dir / "bad.glb"), "--model", str(model_dir),
+               "--rig", "500"])  # at most the file's 960 vertices, more than the fit's 162
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"meshflow animate: error: --bones: {path}: Expected 'bones' to be at most the vertex "
+                               f"count 162 (got 500)"], err
+    assert os.listdir(out_dir) == []
+
+    monkeypatch.setattr(animate_command.AnimationPipeline, "from_pretrained", real_load)
+    seen = []
+
+    def spy(anim, **kwargs):
+        seen.append(fit_vertex_count(bind_pose(anim), anim.vertices, anim.faces))
+        return rig_animation(anim, **kwargs)
+
+    monkeypatch.setattr(animate_command, "rig_animation", spy)
+    rc = main(["animate", str(path), "-p", "x", "-o", str(out_dir / "split.glb"), "--model", str(model_dir),
+               "--steps", "2", "-q", "--seed", "0", "--rig", "4"])
+    assert rc == 0, capsys.readouterr()
+    assert seen == [162]
 
 
 def test_rig_refuses_other_outputs_and_missing_inputs(clip_npz, out_dir, tmp_path, capsys):

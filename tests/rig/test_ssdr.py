@@ -4,7 +4,7 @@ import pytest
 
 from meshflow.errors import BoneCountError, MeshflowError
 from meshflow.io import read_mesh, sample_animation
-from meshflow.rig import fit_skinning
+from meshflow.rig import fit_skinning, fit_vertex_count
 from meshflow.rig.solvers import blend_skin
 from meshflow.rig.ssdr import bone_tree
 from tests.rig.conftest import lbs_animation, rigid_pieces
@@ -81,6 +81,20 @@ def test_bad_bone_counts(lbs_clip, bones, match):
     with pytest.raises(BoneCountError, match=match) as info:  # its own type, a MeshflowError (exit status 2)
         fit_skinning(rest, frames, faces, bones=bones)
     assert isinstance(info.value, MeshflowError)
+
+
+def test_fit_vertex_count_is_the_count_the_fit_checks(lbs_clip):
+    rest, frames, faces, *_ = lbs_clip
+    n = len(rest)  # 386, no two at one position
+    split_rest = np.concatenate([rest, rest])  # every vertex twice over
+    split_frames = np.concatenate([frames, frames], axis=1)
+    split_faces = np.concatenate([faces, faces + n])
+    assert fit_vertex_count(split_rest, faces=split_faces) == fit_vertex_count(split_rest, split_frames) == n
+    with pytest.raises(BoneCountError, match=f"at most the vertex count {n} "):
+        fit_skinning(split_rest, split_frames, split_faces, bones=n + 1)
+    moved = split_frames.copy()
+    moved[:, n:n + 10] += 1.0  # ten copies leave their twins: the fit keeps them apart
+    assert fit_vertex_count(split_rest, moved, split_faces) == n + 10
 
 
 def test_bad_shapes():
