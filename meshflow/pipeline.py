@@ -98,9 +98,9 @@ def resample_frames(vertices: Tensor, frames: int) -> Tensor:
 class SamplingConfig:
     """The defaults of :meth:`AnimationPipeline.__call__`, the one place each is set.
 
-    A model directory's ``flow`` section (config.json) overrides ``steps``, ``guidance``
-    and ``solver`` (:attr:`AnimationPipeline.sampling`); the command line leaves what it
-    is not given to these.
+    A model directory's ``flow`` section (config.json) overrides ``steps``, ``guidance``,
+    ``solver`` and ``num_samples`` (:attr:`AnimationPipeline.sampling`); the command line
+    leaves what it is not given to these.
     """
 
     steps: int = 64  # grid points of the ODE solve on [0, 1]: the original's
@@ -113,7 +113,11 @@ class SamplingConfig:
     def from_flow(cls, flow: Optional[dict] = None) -> "SamplingConfig":
         """The defaults with a model directory's ``flow`` section applied (its other keys ignored)."""
         flow = flow or {}
-        return cls(**{k: flow[k] for k in ("steps", "guidance", "solver") if flow.get(k) is not None})
+        return cls(**{k: flow[k] for k in FLOW_KEYS if flow.get(k) is not None})
+
+
+#: the sampler defaults a model directory's ``flow`` section may set (:meth:`SamplingConfig.from_flow`)
+FLOW_KEYS = ("steps", "guidance", "solver", "num_samples")
 
 
 # --------------------------------------------------------------- ranking ---

@@ -130,6 +130,13 @@ def vae_ceiling(pipe, meshes, seeds, T):
     return summary, rows
 
 
+def sampler_words(metrics: dict) -> str:
+    """The sampler settings of a report: "17 heun steps, guidance 1.5, best of 3 seeds" (as `meshflow animate`)."""
+    words = f"{metrics['steps']} {metrics.get('solver', 'midpoint')} steps, guidance {metrics.get('guidance', 3.0):g}"
+    n = metrics.get("num_samples", 1)
+    return words + (f", best of {n} seeds by `score_sample`" if n > 1 else "")
+
+
 def readme_contact_sheet(model, work: Path, out: Path, steps):
     """Runs the README's main command with ``meshflow animate`` and renders ``dog.png``."""
     mesh, prompt, seed = README_COMMAND
@@ -173,10 +180,12 @@ def main():
     T = pipe.frames
     seeds = range(QUICK["seeds"] if args.quick else args.seeds)
     steps = args.steps or (QUICK["steps"] if args.quick else pipe.sampling.steps)
+    sampling = pipe.sampling  # the model's solver, guidance and best-of-N: what `meshflow animate` uses
     metrics = {"model": str(pipe.model_dir), "quick": args.quick, "steps": steps, "seeds": len(seeds),
+               "solver": sampling.solver, "guidance": sampling.guidance, "num_samples": sampling.num_samples,
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                           f"torch {torch.__version__}"}
-    print(f"model {pipe.model_dir}, {steps} steps, {len(seeds)} seeds{' (quick)' if args.quick else ''}")
+    print(f"model {pipe.model_dir}, {sampler_words(metrics)}, {len(seeds)} seeds{' (quick)' if args.quick else ''}")
 
     # 1. VAE reconstruction on held-out files, beside the no-motion baseline
     held = heldout_files(quaternius, args.val_fraction)
@@ -277,10 +286,10 @@ def write_report(out: Path, pipe, metrics, args, held, style_jobs, gifs):
                                             f"{s['real_edge_change']:.4f})"),
                 "rigid_edge_change": (s["rigid_edge_change"], f"{s['rigid_edge_change']:.4f}"),
                 "speed_5k": (speed5k, f"{speed5k:.1f} s")}
-    steps, seeds = metrics["steps"], metrics["seeds"]
+    seeds = metrics["seeds"]
     lines = [f"# Evaluation of `{Path(pipe.model_dir).name}`", "",
              f"Written by `scripts/eval_report.py{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d')} "
-             f"({metrics['machine']}); {steps} sampling steps, {seeds} seed(s). Raw numbers: `metrics.json`.", ""]
+             f"({metrics['machine']}); {sampler_words(metrics)}, {seeds} seed(s). Raw numbers: `metrics.json`.", ""]
     if args.quick:
         lines += ["**A quick smoke run** (fewer meshes, seeds, steps and clips): not the model's numbers.", ""]
     lines += ["## Targets", "",

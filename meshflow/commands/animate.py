@@ -50,7 +50,7 @@ def add_parser(subparsers) -> None:
                         "of meshflow.pipeline.score_sample (lower is better): the mean relative edge-length change "
                         f"against frame 0, plus a penalty for barely moving (mean displacement under {MIN_MOTION * 100:g}%% "
                         "of the mesh's half-extent; more motion earns nothing), scored before --loop "
-                        f"(default: {SamplingConfig.num_samples})")
+                        f"(default: the model's, else {SamplingConfig.num_samples})")
     p.add_argument("--keep-all", action="store_true",
                    help="with --num-samples N, also write the other samples beside OUT in ranked order: "
                         "STEM.sample2SUFFIX is the runner-up, ..., STEM.sampleNSUFFIX the worst (FOLDER.sampleK/ for "
@@ -89,6 +89,17 @@ def sample_path(output: str, rank: int, kind: str) -> str:
     return str(out.with_name(f"{out.stem}.sample{rank}{out.suffix}"))
 
 
+def keep_all_paths(args, num_samples: int, kind: str) -> list:
+    """The runner-up paths ``--keep-all`` writes for ``num_samples`` (given, or the model's), each checked
+    before any work: an error when there is no runner-up."""
+    if num_samples < 2:
+        raise MeshflowError(f"--keep-all: Expected --num-samples of at least 2 (got {num_samples})")
+    others = [sample_path(args.output, rank, kind) for rank in range(2, num_samples + 1)]
+    for path in others:
+        check_output(path, inputs=[args.input], overwrite=args.overwrite)
+    return others
+
+
 def run(args) -> int:
     begin = time.perf_counter()
     kind = check_output(args.output, inputs=[args.input], overwrite=args.overwrite)  # before any work
@@ -108,12 +119,8 @@ def run(args) -> int:
     timeline = make_timeline(args.prompt, args.then or (), args.timeline)  # a bad row fails here, before any work
     if args.keep_all and (len(timeline) > 1 or args.timeline or args.region):
         raise MeshflowError("--keep-all: not available with --then, --timeline or --region (got both)")
-    num_samples = args.num_samples or SamplingConfig.num_samples
-    if args.keep_all and num_samples < 2:
-        raise MeshflowError(f"--keep-all: Expected --num-samples of at least 2 (got {num_samples})")
-    others = [sample_path(args.output, rank, kind) for rank in range(2, num_samples + 1)] if args.keep_all else []
-    for path in others:
-        check_output(path, inputs=[args.input], overwrite=args.overwrite)
+    if args.keep_all and args.num_samples is not None:  # else checked against the model's default once it is read
+        keep_all_paths(args, args.num_samples, kind)
     device = resolve_device(args.device)
 
     start = time.perf_counter()
@@ -127,6 +134,7 @@ def run(args) -> int:
     load_s = time.perf_counter() - start
     sampling = pipe.sampling_options(steps=args.steps, guidance=args.guidance, fps=args.fps,
                                      num_samples=args.num_samples, solver=args.solver)
+    others = keep_all_paths(args, sampling.num_samples, kind) if args.keep_all else []
     progress, bar = progress_bar(sampling.steps, args.quiet)  # one bar: the N samples are one batched solve
     chained = len(timeline) > 1 or args.timeline is not None or (args.frames or 0) > pipe.frames
     if args.keep_all and chained:

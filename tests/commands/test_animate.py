@@ -267,18 +267,43 @@ def test_num_samples_keep_all(model_dir, out_dir, tmp_path, capsys):
     assert not any(name.startswith("only.sample") for name in os.listdir(out_dir))
 
 
+def test_model_default_num_samples(model_dir, out_dir, tmp_path, capsys):
+    """A model whose config.json flow section sets num_samples: animate ranks that many without the option."""
+    import json
+
+    ranked_model = tmp_path / "ranked"
+    shutil.copytree(model_dir, ranked_model)
+    config = json.loads((ranked_model / "config.json").read_text())
+    config["flow"]["num_samples"] = 3
+    (ranked_model / "config.json").write_text(json.dumps(config))
+    assert AnimationPipeline.from_pretrained(ranked_model).sampling.num_samples == 3
+    ball = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(1).export(ball)
+    rc = animate(ball, "-p", "a ball bounces", "-o", out_dir / "ball.npz", "--model", ranked_model, "--seed", "5",
+                 "--keep-all")
+    assert rc == 0 and "3 seeds 5-7 in one batch" in capsys.readouterr().out
+    assert sorted(os.listdir(out_dir)) == ["ball.npz", "ball.sample2.npz", "ball.sample3.npz"]
+    assert animate(ball, "-p", "a ball bounces", "-o", out_dir / "one.npz", "--model", ranked_model, "--seed", "5",
+                   "--num-samples", "1") == 0  # the option overrides the model's default
+    assert "in one batch" not in capsys.readouterr().out
+
+
 def test_sample_path():
     assert sample_path("out/dog.glb", 2, "glb") == os.path.join("out", "dog.sample2.glb")
     assert sample_path("dog.v1.npz", 3, "npz") == "dog.v1.sample3.npz"
     assert sample_path("out/frames/", 2, "obj") == os.path.join("out", "frames.sample2") + "/"
 
 
-def test_keep_all_is_checked_before_any_work(out_dir, tmp_path, capsys):
-    """--model does not exist: every refusal here comes before the model loads."""
+def test_keep_all_is_checked_before_any_work(model_dir, out_dir, tmp_path, capsys):
+    """Every refusal comes before sampling; with --num-samples given, before the model loads (--model nowhere)."""
     ball = tmp_path / "ball.obj"
     trimesh.creation.icosphere(1).export(ball)
     nowhere = tmp_path / "nowhere"
-    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere, "--keep-all"),
+    # without --num-samples the model's default decides (the tiny model has none: 1)
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", model_dir, "--keep-all"),
+                  r"--keep-all: Expected --num-samples of at least 2 \(got 1\)$")
+    fails_cleanly(capsys, out_dir, animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere, "--keep-all",
+                                           "--num-samples", "1"),
                   r"--keep-all: Expected --num-samples of at least 2 \(got 1\)$")
     (out_dir / "x.sample3.glb").mkdir()  # the third sample's path is a folder
     rc = animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere, "--num-samples", "3", "--keep-all")
