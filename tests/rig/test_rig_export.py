@@ -7,7 +7,7 @@ import pygltflib
 import pytest
 import trimesh
 
-from meshflow.io import Animation, export, gltf_skin, load_animation, read_mesh, save_animation
+from meshflow.io import Animation, export, load_animation, read_mesh, save_animation
 from meshflow.io.gltf_skin import joint_keys
 from meshflow.rig.export import load_rig_input, residual_offsets, rig_animation, save_rigged
 from meshflow.rig.solvers import blend_skin
