@@ -53,7 +53,7 @@ def to_request(mesh, example, prompt, seed, steps, guidance, frames, loop, num_s
     (an empty ``solver`` or ``proxy``: the model's, the pipeline's)."""
     return DemoRequest(mesh=mesh or None, example=example or None, prompt=prompt or "",
                        seed=_integer(seed), steps=_integer(steps), guidance=guidance, frames=_integer(frames),
-                       loop=bool(loop), num_samples=_integer(num_samples) or 1, solver=solver or None,
+                       loop=bool(loop), num_samples=_integer(num_samples), solver=solver or None,
                        proxy=_integer(proxy))
 
 
@@ -96,7 +96,7 @@ def option_controls(demo: Demo) -> List[gr.components.Component]:
     config, sampling, frames = demo.config, demo.defaults(), demo.model_frames()
     with gr.Row():
         seed = gr.Number(value=DemoRequest.seed, precision=0, minimum=0, label="seed (empty: random)")
-        samples = gr.Slider(1, config.max_samples, value=DemoRequest.num_samples, step=1,
+        samples = gr.Slider(1, config.max_samples, value=min(sampling.num_samples, config.max_samples), step=1,
                             label="samples (seeds in one batch, the least distorted kept)")
     with gr.Row():
         steps = gr.Slider(2, config.max_steps, value=sampling.steps, step=1, label="sampler steps", elem_id="steps")

@@ -25,7 +25,7 @@ def test_to_request_takes_the_endpoint_order():
         mesh=None, example="fish", prompt="", seed=2, steps=8, guidance=3.5, frames=None, loop=True, num_samples=2)
     assert ui.to_request("a.obj", "", "hop", None, 2, 3, 5.0, False, None).seed is None  # None: random
     assert ui.to_request(None, "fish", "x", 0, 2, 3, None, True, 1, "heun", 300.0) == DemoRequest(
-        example="fish", prompt="x", seed=0, steps=2, guidance=3, solver="heun", proxy=300)
+        example="fish", prompt="x", seed=0, steps=2, guidance=3, solver="heun", proxy=300, num_samples=1)
     advanced = ui.to_request(None, "fish", "x", 0, 2, 3, None, True, 1, "", None)
     assert advanced.solver is None and advanced.proxy is None  # empty: the model's solver, the pipeline's proxy
 
@@ -86,6 +86,8 @@ def test_the_page_has_its_endpoint_queue_and_folder(demo, monkeypatch):
     solver, proxy = fn.inputs[9:]
     assert solver.elem_id == "solver" and [c[1] for c in solver.choices] == list(SOLVERS)
     assert solver.value == demo.defaults().solver == "midpoint"  # the model's
+    assert fn.inputs[8].value == demo.defaults().num_samples == 1  # the model's (the tiny model sets none)
+    assert ui.to_request(None, "fish", "", 0, None, None, None, True, None).num_samples is None  # -> the model's
     assert proxy.elem_id == "proxy" and proxy.value is None and proxy.precision == 0 and proxy.minimum == 0
     assert labels[10].startswith(f"proxy vertices for huge meshes (empty: {ProxyConfig.vertices} above")
     accordion = next(b for b in app.blocks.values() if isinstance(b, gr.Accordion))
