@@ -212,6 +212,22 @@ def test_from_pretrained_reads_config_once(which, tmp_path, monkeypatch):
     assert_same(DyMeshVAE.from_directory(model_dir), pipe.vae)
 
 
+def test_bundled_sampler_defaults_are_the_starter_recipes():
+    """The bundled config.json's flow section is configs/flow/starter-sampling.json (what train_starter.sh
+    bundles), and the pipeline samples with it when no option is given."""
+    if not (BUNDLED_MODEL / "config.json").is_file():
+        pytest.skip("this install has no bundled model")
+    from meshflow.pipeline import FLOW_KEYS, SamplingConfig
+
+    recipe = json.loads((Path(__file__).resolve().parents[2] / "configs" / "flow" / "starter-sampling.json").read_text())
+    flow = json.loads((BUNDLED_MODEL / "config.json").read_text())["flow"]
+    assert flow == recipe and set(flow) <= set(FLOW_KEYS)
+    sampling = SamplingConfig.from_flow(flow)
+    assert (sampling.steps, sampling.guidance, sampling.solver, sampling.num_samples) == \
+        (flow["steps"], flow["guidance"], flow["solver"], flow["num_samples"])
+    assert sampling.fps == SamplingConfig.fps  # not a flow key: the library's default
+
+
 class _Runs:
     """Pickles into a call of os.system: loading it must refuse, not run it."""
 
