@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 import pygltflib
 
-from .export import _Document, _SurfaceNormals, _add_part, _mesh, _write_glb, check_vertices, \
+from .export import _Document, _SurfaceNormals, _add_part, _mesh, _write_glb, check_vertices, gltf_document, \
     write_document
 from .geometry import quat_from_matrix
 from .gltf_scene import Slot, copy_scene, source_slots
@@ -209,4 +209,9 @@ def glb_size(gltf, blob) -> int:
     return counter.size
 
 
-__all__ = ["glb_size", "joint_keys", "skinned_document", "write_skinned_gltf"]
+def morph_glb_size(mesh: MeshFile, vertices, **kwargs) -> int:
+    """Bytes of the morph-target GLB :func:`meshflow.io.export.write_gltf` would write for the same frames."""
+    return glb_size(*gltf_document(mesh, vertices, **kwargs))
+
+
+__all__ = ["glb_size", "joint_keys", "morph_glb_size", "skinned_document", "write_skinned_gltf"]
