@@ -132,8 +132,8 @@ def vae_ceiling(pipe, meshes, seeds, T):
 
 def sampler_words(metrics: dict) -> str:
     """The sampler settings of a report: "17 heun steps, guidance 1.5, best of 3 seeds" (as `meshflow animate`)."""
-    words = f"{metrics['steps']} {metrics.get('solver', 'midpoint')} steps, guidance {metrics.get('guidance', 3.0):g}"
-    n = metrics.get("num_samples", 1)
+    words = f"{metrics['steps']} {metrics['solver']} steps, guidance {metrics['guidance']:g}"
+    n = metrics["num_samples"]
     return words + (f", best of {n} seeds by `score_sample`" if n > 1 else "")
 
 

@@ -31,17 +31,16 @@ mkdir -p "$WORK"
 
 # 3. bundle it (float16 weights)
 "$PY" - "$WORK/runs/flow-starter-ft/model" "$ROOT/meshflow/pretrained/starter" "$ROOT/configs/flow/starter-sampling.json" <<'PYEOF'
-import sys, torch
+import json, sys, torch
+from pathlib import Path
 from safetensors.torch import load_file
 from meshflow.models.hub import load_model_config, save_model_dir
-src, dst = sys.argv[1], sys.argv[2]
+src, dst, sampling = sys.argv[1], sys.argv[2], sys.argv[3]
 config = load_model_config(src)
-from pathlib import Path
 extras = {k: v for k, v in config.items() if k not in ("format", "version", "components")}
 # the sampler defaults `meshflow animate` uses with this model (its config.json "flow" section), chosen on
 # validation meshes by scripts/sweep_sampling.py (held-out Quaternius files, never the evaluation suite's meshes)
-import json
-extras["flow"] = json.loads(Path(sys.argv[3]).read_text())
+extras["flow"] = json.loads(Path(sampling).read_text())
 states = {name: load_file(f"{src}/{name}.safetensors") for name in ("vae", "mmdit")}
 card = Path(dst, "MODEL_CARD.md")
 card_text = card.read_text() if card.is_file() else None  # save_model_dir replaces the folder as a whole
