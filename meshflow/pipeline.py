@@ -40,6 +40,7 @@ from torch_geometric.data import Batch
 
 from .data.graph import file_graph
 from .data.proxy import check_proxy, proxy_bindings
+from .data.rigidity import refine_shape
 from .errors import CheckpointError, MeshflowError, check_finite, check_integer
 from .flow import SOLVERS, LatentFactors, destandardize, model_calls, sample, standardize
 from .io.animation import Animation
@@ -99,7 +100,7 @@ class SamplingConfig:
     """The defaults of :meth:`AnimationPipeline.__call__`, the one place each is set.
 
     A model directory's ``flow`` section (config.json) overrides ``steps``, ``guidance``,
-    ``solver`` and ``num_samples`` (:attr:`AnimationPipeline.sampling`); the command line
+    ``solver``, ``num_samples`` and ``rigidity`` (:attr:`AnimationPipeline.sampling`); the command line
     leaves what it is not given to these.
     """
 
@@ -108,6 +109,7 @@ class SamplingConfig:
     solver: str = "midpoint"  # the original's; "euler" costs half the model calls
     fps: float = 24.0  # playback rate recorded in the animations
     num_samples: int = 1  # seeds sampled per mesh-prompt pair, the best kept (score_sample): 1 = no ranking
+    rigidity: float = 0.0  # shape-preserving refinement of the decoded motion (meshflow.data.rigidity): 0 = off
 
     @classmethod
     def from_flow(cls, flow: Optional[dict] = None) -> "SamplingConfig":
@@ -117,7 +119,7 @@ class SamplingConfig:
 
 
 #: the sampler defaults a model directory's ``flow`` section may set (:meth:`SamplingConfig.from_flow`)
-FLOW_KEYS = ("steps", "guidance", "solver", "num_samples")
+FLOW_KEYS = ("steps", "guidance", "solver", "num_samples", "rigidity")
 
 
 # --------------------------------------------------------------- ranking ---
@@ -342,14 +344,15 @@ class AnimationPipeline:
 
     def sampling_options(self, steps: Optional[int] = None, guidance: Optional[float] = None,
                          solver: Optional[str] = None, fps: Optional[float] = None,
-                         num_samples: Optional[int] = None) -> SamplingConfig:
+                         num_samples: Optional[int] = None, rigidity: Optional[float] = None) -> SamplingConfig:
         """The sampler settings of a call: the values given, :attr:`sampling` for every ``None``."""
-        given = dict(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples)
+        given = dict(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples,
+                     rigidity=rigidity)
         return replace(self.sampling, **{k: v for k, v in given.items() if v is not None})
 
     @staticmethod
     def check_inputs(mesh=None, prompt=None, *, frames=None, steps=None, guidance=None, seed=None, tokens=None,
-                     fps=None, solver=None, device=None, num_samples=None, proxy=None) -> None:
+                     fps=None, solver=None, device=None, num_samples=None, proxy=None, rigidity=None) -> None:
         """Checks the inputs of :meth:`__call__` before any work; ``None`` (a default) is not checked.
 
         :meth:`__call__` and the command line both call it, so a bad value reads the same
@@ -357,7 +360,7 @@ class AnimationPipeline:
 
         Raises:
             MeshflowError: a number out of range (``frames``, ``tokens``, ``num_samples`` >= 1, ``steps`` >= 2,
-                ``seed`` >= 0, a finite ``guidance``, a positive ``fps``), an unknown solver,
+                ``seed`` >= 0, a finite ``guidance``, a positive ``fps``, a finite ``rigidity`` >= 0), an unknown solver,
                 meshes and prompts that do not pair, an unknown device or CUDA where there is none.
             TypeError: a prompt that is not a string.
         """
@@ -381,6 +384,8 @@ class AnimationPipeline:
             check_finite("guidance", guidance)
         if fps is not None:
             check_finite("fps", fps, positive=True)
+        if rigidity is not None and check_finite("rigidity", rigidity) < 0:
+            raise MeshflowError(f"Expected 'rigidity' to be a finite number >= 0 (got {rigidity})")
         if solver is not None and solver not in SOLVERS:
             raise MeshflowError(f"Expected 'solver' to be one of {', '.join(SOLVERS)} (got {solver!r})")
         check_proxy(proxy)  # 0 (off) or at least ProxyConfig.minimum; the vertex count is checked on the mesh
@@ -405,6 +410,7 @@ class AnimationPipeline:
         return_all: bool = False,
         proxy: Optional[int] = None,
         hold: Optional[Callable] = None,
+        rigidity: Optional[float] = None,
     ) -> Union[Animation, List[Animation], List[List[Animation]]]:
         r"""Animates meshes from prompts.
 
@@ -437,6 +443,10 @@ class AnimationPipeline:
                 (:mod:`meshflow.data.proxy`); 0 is off. (default: :class:`~meshflow.data.proxy.ProxyConfig`)
             hold: region control's sampling hook (:meth:`meshflow.region.Region.hold`),
                 ``hold(velocity, token_index (B, K), still latents (B, K, L))`` -> the velocity to sample with.
+            rigidity: shape-preserving refinement of every decoded sample, before ranking
+                (:func:`meshflow.data.rigidity.refine_shape` on the welded graph, or on the proxy's):
+                stretching over short lengths is pulled back to as-rigid-as-possible motion, rigid and
+                articulated motion pass unchanged; 0 is off, the original's decode. (default: the model's, else 0)
 
         Defaults come from :attr:`sampling` (:class:`SamplingConfig`); every input is
         checked by :meth:`check_inputs` before any work.
@@ -447,11 +457,13 @@ class AnimationPipeline:
             :attr:`~Animation.score` and the ranking in its notes; with ``return_all`` each becomes
             the list of the pair's samples, best first, each with its seed and score.
         """
-        opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples)
+        opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples,
+                                     rigidity=rigidity)
         self.check_inputs(mesh, prompt, frames=frames, steps=opts.steps, guidance=opts.guidance, seed=seed,
                           tokens=tokens, fps=opts.fps, solver=opts.solver, device=device,
-                          num_samples=opts.num_samples, proxy=proxy)
+                          num_samples=opts.num_samples, proxy=proxy, rigidity=opts.rigidity)
         steps, guidance, solver, fps = int(opts.steps), float(opts.guidance), opts.solver, float(opts.fps)
+        rigidity = float(opts.rigidity)
         num_samples = int(opts.num_samples)
         if device is not None:
             self.to(device)
@@ -530,13 +542,17 @@ class AnimationPipeline:
             token_index = posterior.token_index[m:m + 1] - lo  # (1, K) rows of this mesh
             traj = self.vae.decode(x[b:b + 1], data, vertex_embed=vertex_embed[lo:hi],
                                    token_index=token_index)  # (N, T, 3)
+            if rigidity > 0:  # on the graph the model saw: the proxy's for huge meshes, then carried over
+                refine_start = time.perf_counter()
+                traj = refine_shape(data.pos, traj.float(), data.edge_index, rigidity)
+                timings["refine"] = timings.get("refine", 0.0) + time.perf_counter() - refine_start
             if binds[m] is not None:  # the proxy's motion carried to every vertex of the full mesh
                 traj, data = binds[m].transfer(traj), full_graphs[m].to(dev)
             traj = resample_frames(traj.float(), frames)
             world = traj * data.scale.view(1, 1, 1) + data.center.view(1, 1, 3)
             per_file = world[data.source_index]  # (N_file, frames, 3)
             results.append(per_file.permute(1, 0, 2).contiguous().cpu().numpy().astype(np.float32))
-        timings["decode"] = time.perf_counter() - start
+        timings["decode"] = time.perf_counter() - start - timings.get("refine", 0.0)  # refinement on its own
 
         animations = []
         for b in range(B):
@@ -548,6 +564,8 @@ class AnimationPipeline:
                 notes.append("empty prompt: sampled unconditionally (no text guidance)")
             if frames != self.frames:
                 notes.append(f"resampled the model's {self.frames} frames to {frames}")
+            if rigidity > 0 and graphs[mesh_of[b]].edge_index.numel():
+                notes.append(f"shape refined towards as-rigid-as-possible motion (rigidity {rigidity:g})")
             notes += [] if binds[mesh_of[b]] is None else [binds[mesh_of[b]].note]
             graph = full_graphs[mesh_of[b]]
             animations.append(Animation(

@@ -218,6 +218,8 @@ BAD_INPUTS = [
     (dict(num_samples=0), r"Expected 'num_samples' to be an integer of at least 1 \(got 0\)"),
     (dict(num_samples=2.5), r"Expected 'num_samples' to be an integer of at least 1 \(got 2\.5\)"),
     (dict(num_samples=True), r"Expected 'num_samples' to be an integer of at least 1 \(got True\)"),
+    (dict(rigidity=-0.5), r"Expected 'rigidity' to be a finite number >= 0 \(got -0.5\)"),
+    (dict(rigidity=NAN), r"Expected 'rigidity' to be a finite number \(got nan\)"),
     (dict(mesh=["a.obj", "b.obj"], prompt=["x", "y", "z"]),
      r"Expected one mesh, one prompt, or as many meshes as prompts \(got 2 meshes and 3 prompts\)"),
     (dict(mesh=[], prompt="x"), r"Expected at least one mesh and one prompt \(got 0 meshes and 1 prompts\)"),
@@ -264,6 +266,28 @@ def test_sampling_defaults(pipe, ball):
     assert pipe.sampling_options() == pipe.sampling
     assert pipe.sampling_options(steps=2, guidance=0.0, fps=12) == SamplingConfig(steps=2, guidance=0.0, fps=12)
     assert pipe(ball, "a ball bounces", steps=2, seed=0).fps == SamplingConfig.fps
+
+
+def test_rigidity_refines_the_decoded_motion_before_ranking(pipe, ball):
+    """rigidity=r is refine_shape on the welded, normalised graph of the rigidity-0 decode, then ranked."""
+    from meshflow.data.rigidity import refine_shape
+
+    assert SamplingConfig.from_flow({"rigidity": 0.02}).rigidity == 0.02 and SamplingConfig().rigidity == 0.0
+    plain = pipe(ball, "a ball bounces", steps=3, seed=3, num_samples=2, return_all=True)
+    stiff = pipe(ball, "a ball bounces", steps=3, seed=3, num_samples=2, return_all=True, rigidity=0.05)
+    g = file_graph(read_mesh(ball))
+    first = np.zeros(g.num_nodes, dtype=np.int64)
+    first[g.source_index.numpy()] = np.arange(len(g.source_index))
+    for a in stiff:
+        raw = next(p for p in plain if p.seed == a.seed).vertices
+        traj = (torch.from_numpy(raw[:, first]).permute(1, 0, 2) - g.center) / g.scale
+        ref = refine_shape(g.pos, traj, g.edge_index, 0.05) * g.scale + g.center
+        np.testing.assert_allclose(a.vertices, ref[g.source_index].permute(1, 0, 2).numpy(), atol=1e-4)
+        assert a.score == score_sample(a.vertices, a.faces).score  # ranked on the refined motion
+        assert "refine" in a.timings and any("rigidity 0.05" in n for n in a.notes)
+    assert max(score_sample(a.vertices, a.faces).edge_change for a in stiff) < \
+        max(score_sample(a.vertices, a.faces).edge_change for a in plain)
+    assert not any("rigidity" in n for n in plain[0].notes) and "refine" not in plain[0].timings
 
 
 # ------------------------------------------------------- ranked samples ---

@@ -55,6 +55,12 @@ def add_parser(subparsers) -> None:
                    help="with --num-samples N, also write the other samples beside OUT in ranked order: "
                         "STEM.sample2SUFFIX is the runner-up, ..., STEM.sampleNSUFFIX the worst (FOLDER.sampleK/ for "
                         "an OBJ sequence)")
+    p.add_argument("--rigidity", type=float, metavar="R",
+                   help="shape-preserving refinement of the decoded motion, before ranking: stretching over short "
+                        "lengths is pulled back to as-rigid-as-possible motion while rigid and articulated motion "
+                        "pass unchanged; larger R makes more of the mesh rigid (R is a squared length in units of "
+                        "half the mesh's size), 0 is off, the original's decode (default: the model's, else "
+                        f"{SamplingConfig.rigidity:g})")
     add_rig_arguments(p, "--rig")  # --rig [BONES], --rig-residual [MAX]: a skinned glTF (meshflow rig)
     p.add_argument("--solver", help=f"ODE solver: midpoint (the original's), euler, heun or rk4; heun and rk4 come "
                                     f"close to midpoint with fewer steps (default: the model's, else {SamplingConfig.solver})")
@@ -111,7 +117,7 @@ def run(args) -> int:
     AnimationPipeline.check_inputs(args.input, args.prompt, frames=args.frames, steps=args.steps,
                                    guidance=args.guidance, seed=args.seed, tokens=args.tokens, fps=args.fps,
                                    device=args.device, num_samples=args.num_samples, solver=args.solver,
-                                   proxy=args.proxy)
+                                   proxy=args.proxy, rigidity=args.rigidity)
     check_sequence_inputs(args.prompt, args.then, args.timeline)
     check_region_inputs(falloff=args.falloff)
     if args.falloff is not None and args.region is None:
@@ -133,7 +139,7 @@ def run(args) -> int:
     pipe = AnimationPipeline.from_pretrained(model_dir, device=device, clip_weights=args.clip)
     load_s = time.perf_counter() - start
     sampling = pipe.sampling_options(steps=args.steps, guidance=args.guidance, fps=args.fps,
-                                     num_samples=args.num_samples, solver=args.solver)
+                                     num_samples=args.num_samples, solver=args.solver, rigidity=args.rigidity)
     others = keep_all_paths(args, sampling.num_samples, kind) if args.keep_all else []
     progress, bar = progress_bar(sampling.steps, args.quiet)  # one bar: the N samples are one batched solve
     chained = len(timeline) > 1 or args.timeline is not None or (args.frames or 0) > pipe.frames
@@ -142,7 +148,7 @@ def run(args) -> int:
     try:
         options = dict(steps=sampling.steps, guidance=sampling.guidance, solver=sampling.solver, seed=args.seed,
                        tokens=args.tokens, fps=sampling.fps, num_samples=sampling.num_samples, progress=progress,
-                       proxy=args.proxy)
+                       proxy=args.proxy, rigidity=sampling.rigidity)
         if chained:
             ranked = [animate_sequence(pipe, mesh, timeline, frames=args.frames, region=region, **options)]
         elif region is not None:

@@ -151,6 +151,8 @@ CHECKED = [  # (arguments, the same value for AnimationPipeline.check_inputs)
     (["--fps", "nan"], dict(fps=float("nan"))),
     (["--device", "gpu0"], dict(device="gpu0")),
     (["--num-samples", "0"], dict(num_samples=0)),
+    (["--rigidity", "-0.1"], dict(rigidity=-0.1)),
+    (["--rigidity", "nan"], dict(rigidity=float("nan"))),
 ] + ([] if torch.cuda.is_available() else [(["--device", "cuda"], dict(device="cuda"))])
 
 
@@ -286,6 +288,26 @@ def test_model_default_num_samples(model_dir, out_dir, tmp_path, capsys):
     assert animate(ball, "-p", "a ball bounces", "-o", out_dir / "one.npz", "--model", ranked_model, "--seed", "5",
                    "--num-samples", "1") == 0  # the option overrides the model's default
     assert "in one batch" not in capsys.readouterr().out
+
+
+def test_model_default_rigidity(model_dir, out_dir, tmp_path):
+    """A model whose flow section sets rigidity: animate refines with it, --rigidity 0 turns it off."""
+    import json
+
+    stiff_model = tmp_path / "stiff"
+    shutil.copytree(model_dir, stiff_model)
+    config = json.loads((stiff_model / "config.json").read_text())
+    config["flow"]["rigidity"] = 0.05
+    (stiff_model / "config.json").write_text(json.dumps(config))
+    ball = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(1).export(ball)
+    runs = {}
+    for name, extra in (("model", []), ("off", ["--rigidity", "0"]), ("given", ["--rigidity", "0.05"])):
+        out = out_dir / f"{name}.npz"
+        assert animate(ball, "-p", "a ball bounces", "-o", out, "--model", stiff_model, "--seed", "5", *extra) == 0
+        runs[name] = np.load(out)["vertices"]
+    np.testing.assert_array_equal(runs["model"], runs["given"])
+    assert np.abs(runs["model"] - runs["off"]).max() > 1e-4  # the refinement moved something
 
 
 def test_sample_path():
