@@ -108,17 +108,19 @@ def closest_rotations(S: Tensor, start: Optional[Tensor] = None, steps: int = PO
         - **input:** S (M, 3, 3), start (M, 4)
         - **output:** q (M, 4), unit length
     """
-    K = _horn_matrices(S)
-    sigma = 3 ** 0.5 * S.flatten(1).norm(dim=1)
-    K = K + sigma.view(-1, 1, 1) * torch.eye(4, dtype=S.dtype, device=S.device)
+    sigma = (3 ** 0.5 * S.flatten(1).norm(dim=1)).clamp_min(1e-300).view(-1, 1, 1)
+    K = _horn_matrices(S) / sigma + torch.eye(4, dtype=S.dtype, device=S.device)  # eigenvalues in [0, 2]
     if start is None:
         start = S.new_zeros(S.size(0), 4)
         start[:, 0] = 1
-    q = start
-    for _ in range(steps):
-        q = torch.bmm(K, q.unsqueeze(2)).squeeze(2)
-        q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-300)
-    return torch.where(q.norm(dim=1, keepdim=True) > 0.5, q, start)  # S = 0: any rotation is as good; keep start
+    q = start.unsqueeze(2)
+    for k in range(steps):  # at most doubles the length a step: normalised every 64 steps, and at the end
+        q = torch.bmm(K, q)
+        if k % 64 == 63:
+            q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    q = q.squeeze(2)
+    length = q.norm(dim=1, keepdim=True)
+    return torch.where(length > 1e-12, q / length.clamp_min(1e-300), start)  # S = 0: any rotation; keep start
 
 
 class _Operators:

@@ -27,6 +27,7 @@ import torch
 
 from ..data.dataset import AnimationFileDataset, ClipDataset
 from ..data.graph import mesh_graph
+from ..data.rigidity import refine_shape
 from ..errors import MeshflowError
 from ..io.dymesh import ANIMATION_SUFFIXES
 from .metrics import per_graph_mean, per_vertex_error, summarize
@@ -155,7 +156,7 @@ def evaluate_vae(model, dataset, tokens: Optional[int] = None, seed: int = 0, de
 # --------------------------------------------------------------- round trip ---
 def reconstruct(model, vertices, faces, num_tokens: Optional[int] = None, weld: bool = True,
                 device=None, sample_posterior: bool = False,
-                generator: Optional[torch.Generator] = None) -> Tuple["np.ndarray", float, int]:
+                generator: Optional[torch.Generator] = None, rigidity: float = 0.0) -> Tuple["np.ndarray", float, int]:
     r"""VAE round trip of an animation with the posterior mean (or a posterior sample).
 
     The sequence is normalised the original way (frame-0 bounding-box centre,
@@ -172,6 +173,8 @@ def reconstruct(model, vertices, faces, num_tokens: Optional[int] = None, weld: 
         device: where to run (default: the model's device).
         sample_posterior: decode a posterior sample instead of the mean. (default: ``False``)
         generator: for the posterior sample.
+        rigidity: refine the decoded motion as :meth:`~meshflow.pipeline.AnimationPipeline.__call__`
+            does (:func:`~meshflow.data.rigidity.refine_shape` on the welded graph); 0 is off. (default: 0)
 
     Returns:
         ``(reconstruction (T, N, 3) in the input's units, mean per-vertex Euclidean
@@ -194,6 +197,7 @@ def reconstruct(model, vertices, faces, num_tokens: Optional[int] = None, weld: 
     model.eval()
     with torch.no_grad():
         out = model(data.to(device), num_tokens=K, sample_posterior=sample_posterior, generator=generator)
-    recon = out.recon.float().cpu()[data.source_index.cpu()].permute(1, 0, 2).numpy()  # (T, N_file, 3), normalised
+    recon = refine_shape(data.pos, out.recon.float().cpu(), data.edge_index, rigidity)  # (N, T, 3), normalised
+    recon = recon[data.source_index.cpu()].permute(1, 0, 2).numpy()  # (T, N_file, 3)
     error = float(np.linalg.norm(recon - normalised, axis=-1).mean())
     return recon * scale + center, error, K

@@ -91,3 +91,23 @@ def test_reconstruct_command_errors(checkpoint, animation, tmp_path, capsys):
         assert capsys.readouterr().err.strip() == ("meshflow reconstruct: error: Expected a CUDA GPU for device "
                                                    "'cuda' (got none: no CUDA GPU is available here; use 'cpu' or "
                                                    "'auto')")
+
+
+def test_reconstruct_with_the_shape_refinement(checkpoint, animation):
+    """rigidity=r is refine_shape on the welded, normalised round trip (what the pipeline does after decoding)."""
+    from meshflow.data.graph import mesh_graph
+    from meshflow.data.rigidity import refine_shape
+    from meshflow.io.geometry import edge_length_change
+
+    _, vertices, faces = animation
+    model = load_vae(checkpoint)
+    plain, error, _ = reconstruct(model, vertices, faces)
+    refined, refined_error, _ = reconstruct(model, vertices, faces, rigidity=0.05)
+    g = mesh_graph(vertices[0], faces)
+    assert g.num_nodes == len(vertices[0])  # nothing welded here: file vertex i is graph vertex i
+    center, scale = g.center.numpy(), float(g.scale)
+    traj = torch.from_numpy(((plain - center) / scale).transpose(1, 0, 2).copy())
+    expected = refine_shape(g.pos, traj, g.edge_index, 0.05).numpy().transpose(1, 0, 2) * scale + center
+    np.testing.assert_allclose(refined, expected, atol=1e-4)
+    assert edge_length_change(refined, faces) < edge_length_change(plain, faces)
+    assert refined_error != error  # the error is that of what is returned
