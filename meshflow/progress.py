@@ -12,8 +12,8 @@ import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 #: the pipeline's stages in :attr:`Animation.timings <meshflow.io.animation.Animation.timings>`, in the order
-#: of the summary's time row (``score`` only when samples were ranked).
-PIPELINE_STAGES = ("text", "encode", "sample", "decode", "score")
+#: of the summary's time row (``refine`` only with a shape refinement, ``score`` only when samples were ranked).
+PIPELINE_STAGES = ("text", "encode", "sample", "decode", "refine", "score")
 
 Row = Tuple[str, str]
 

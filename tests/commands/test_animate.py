@@ -290,7 +290,7 @@ def test_model_default_num_samples(model_dir, out_dir, tmp_path, capsys):
     assert "in one batch" not in capsys.readouterr().out
 
 
-def test_model_default_rigidity(model_dir, out_dir, tmp_path):
+def test_model_default_rigidity(model_dir, out_dir, tmp_path, capsys):
     """A model whose flow section sets rigidity: animate refines with it, --rigidity 0 turns it off."""
     import json
 
@@ -306,6 +306,8 @@ def test_model_default_rigidity(model_dir, out_dir, tmp_path):
         out = out_dir / f"{name}.npz"
         assert animate(ball, "-p", "a ball bounces", "-o", out, "--model", stiff_model, "--seed", "5", *extra) == 0
         runs[name] = np.load(out)["vertices"]
+        time_row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("time"))
+        assert (" refine " in time_row) == (name != "off"), time_row  # its own stage in the time row
     np.testing.assert_array_equal(runs["model"], runs["given"])
     assert np.abs(runs["model"] - runs["off"]).max() > 1e-4  # the refinement moved something
 
