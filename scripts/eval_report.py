@@ -140,10 +140,12 @@ def vae_ceiling(pipe, meshes, seeds, T):
 
 
 def sampler_words(metrics: dict) -> str:
-    """The sampler settings of a report: "17 heun steps, guidance 1.5, best of 3 seeds" (as `meshflow animate`)."""
+    """The sampler settings of a report: "17 heun steps, guidance 1.5, best of 3 seeds by `score_sample`, shape
+    refinement rigidity 0.003" (as `meshflow animate`; reports from before the refinement have no ``rigidity``)."""
     words = f"{metrics['steps']} {metrics['solver']} steps, guidance {metrics['guidance']:g}"
-    n = metrics["num_samples"]
-    return words + (f", best of {n} seeds by `score_sample`" if n > 1 else "")
+    n, rigidity = metrics["num_samples"], metrics.get("rigidity", 0.0)
+    words += f", best of {n} seeds by `score_sample`" if n > 1 else ""
+    return words + (f", shape refinement rigidity {rigidity:g}" if rigidity else "")
 
 
 def readme_contact_sheet(model, work: Path, out: Path, steps):
@@ -192,6 +194,7 @@ def main():
     sampling = pipe.sampling  # the model's solver, guidance and best-of-N: what `meshflow animate` uses
     metrics = {"model": str(pipe.model_dir), "quick": args.quick, "steps": steps, "seeds": len(seeds),
                "solver": sampling.solver, "guidance": sampling.guidance, "num_samples": sampling.num_samples,
+               "rigidity": sampling.rigidity,
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                           f"torch {torch.__version__}"}
     print(f"model {pipe.model_dir}, {sampler_words(metrics)}, {len(seeds)} seeds{' (quick)' if args.quick else ''}")

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from meshflow.data.motions import LABELS, make_motion
 from meshflow.data.shapes import icosphere
 from meshflow.eval.checks import check_motion
 from meshflow.io import read_mesh
+from meshflow.eval.vae import reconstruct
 from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +50,21 @@ def test_vae_ceiling_is_conditional_on_passing_before(tmp_path):
     assert summary["vae_round_trip"] == pytest.approx(np.mean([r["round_trip"] for r in rows]))
     assert summary["procedural"] == pytest.approx(len(passing) / len(rows))
     assert set(summary["by_label"]) == set(LABELS)
+    assert "ceiling_refined" not in summary and "round_trip_refined" not in rows[0]  # the model does not refine
+    pipe.sampling = replace(pipe.sampling, rigidity=0.05)
+    refined, refined_rows = eval_report.vae_ceiling(pipe, [mesh], [0], 8)
+    for r in refined_rows:
+        motion = make_motion(mesh.vertices, mesh.faces, label=r["label"], rng=0, frames=8)
+        after, _, _ = reconstruct(pipe.vae, motion.frames, mesh.faces, rigidity=0.05)
+        assert r["round_trip_refined"] == bool(check_motion(r["label"], after))
+    assert refined["rigidity"] == 0.05 and set(refined["by_label_refined"]) == set(LABELS)
+
+
+def test_sampler_words():
+    metrics = {"steps": 17, "solver": "heun", "guidance": 1.5, "num_samples": 3}
+    assert eval_report.sampler_words(metrics) == "17 heun steps, guidance 1.5, best of 3 seeds by `score_sample`"
+    assert eval_report.sampler_words({**metrics, "num_samples": 1, "rigidity": 0.003}) == \
+        "17 heun steps, guidance 1.5, shape refinement rigidity 0.003"
 
 
 @pytest.mark.slow
