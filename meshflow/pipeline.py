@@ -7,6 +7,7 @@ more meshes and prompts::
     prompt --text encoder (cached)--> tokens (B, S, D)
     noise --rectified flow, MMDiT velocity, CFG--> trajectory latents (B, K, L)
     [f0, trajectory latents] --DyMeshVAE.decode--> welded trajectories (N, T, 3)
+      --refine_shape (rigidity > 0; meshflow.data.rigidity)--> as-rigid-as-possible where they stretch
       --denormalise, map to every file vertex--> Animation.vertices (T, N_file, 3)
 
 Latents are standardised with the model directory's ``factors``. Vertices the
