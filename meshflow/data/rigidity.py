@@ -44,8 +44,9 @@ import torch
 from scipy.sparse.linalg import splu
 from torch import Tensor
 
-#: local-global iterations of :func:`refine_shape` (the energy changes by < 1% after about 6 on sampled motion)
-ITERATIONS = 8
+#: local-global iterations of :func:`refine_shape`: on a sampled walk (the README dog) 8 move no vertex by more
+#: than 2.4e-4 of the size 4 give, and the edge-length change is the same to 4 digits
+ITERATIONS = 4
 #: edge-length floor of the weights, as a fraction of the median edge length
 EDGE_FLOOR = 0.1
 #: power-iteration steps of each local step (:func:`closest_rotations`), each from the last step's rotations
