@@ -269,18 +269,24 @@ def test_num_samples_keep_all(model_dir, out_dir, tmp_path, capsys):
     assert not any(name.startswith("only.sample") for name in os.listdir(out_dir))
 
 
-def test_model_default_num_samples(model_dir, out_dir, tmp_path, capsys):
-    """A model whose config.json flow section sets num_samples: animate ranks that many without the option."""
+def model_with_flow(model_dir, tmp_path, name, **flow):
+    """A copy of ``model_dir`` whose config.json flow section also sets ``flow``, and a ball to animate."""
     import json
 
-    ranked_model = tmp_path / "ranked"
-    shutil.copytree(model_dir, ranked_model)
-    config = json.loads((ranked_model / "config.json").read_text())
-    config["flow"]["num_samples"] = 3
-    (ranked_model / "config.json").write_text(json.dumps(config))
-    assert AnimationPipeline.from_pretrained(ranked_model).sampling.num_samples == 3
+    copy = tmp_path / name
+    shutil.copytree(model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["flow"].update(flow)
+    (copy / "config.json").write_text(json.dumps(config))
     ball = tmp_path / "ball.obj"
     trimesh.creation.icosphere(1).export(ball)
+    return copy, ball
+
+
+def test_model_default_num_samples(model_dir, out_dir, tmp_path, capsys):
+    """A model whose config.json flow section sets num_samples: animate ranks that many without the option."""
+    ranked_model, ball = model_with_flow(model_dir, tmp_path, "ranked", num_samples=3)
+    assert AnimationPipeline.from_pretrained(ranked_model).sampling.num_samples == 3
     rc = animate(ball, "-p", "a ball bounces", "-o", out_dir / "ball.npz", "--model", ranked_model, "--seed", "5",
                  "--keep-all")
     assert rc == 0 and "3 seeds 5-7 in one batch" in capsys.readouterr().out
@@ -292,15 +298,7 @@ def test_model_default_num_samples(model_dir, out_dir, tmp_path, capsys):
 
 def test_model_default_rigidity(model_dir, out_dir, tmp_path, capsys):
     """A model whose flow section sets rigidity: animate refines with it, --rigidity 0 turns it off."""
-    import json
-
-    stiff_model = tmp_path / "stiff"
-    shutil.copytree(model_dir, stiff_model)
-    config = json.loads((stiff_model / "config.json").read_text())
-    config["flow"]["rigidity"] = 0.05
-    (stiff_model / "config.json").write_text(json.dumps(config))
-    ball = tmp_path / "ball.obj"
-    trimesh.creation.icosphere(1).export(ball)
+    stiff_model, ball = model_with_flow(model_dir, tmp_path, "stiff", rigidity=0.05)
     runs = {}
     for name, extra in (("model", []), ("off", ["--rigidity", "0"]), ("given", ["--rigidity", "0.05"])):
         out = out_dir / f"{name}.npz"
