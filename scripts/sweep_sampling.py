@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from meshflow.data.graph import file_graph  # noqa: E402
-from meshflow.data.rigidity import refine_shape  # noqa: E402
+from meshflow.data.rigidity import refine_frames  # noqa: E402
 from meshflow.eval.motion import RIGID_LABELS, PromptCase, evaluate_frames, mesh_word, procedural_prompts  # noqa: E402
 from meshflow.io import read_mesh  # noqa: E402
 from meshflow.pipeline import AnimationPipeline, score_sample  # noqa: E402
@@ -48,21 +48,6 @@ LOCOMOTION = ("walks forward", "runs", "swims")
 
 def validation_meshes(val_fraction: float = 0.05):
     return held_out_files(SHARED / "quaternius", val_fraction)
-
-
-def refined_vertices(vertices: np.ndarray, graph, rigidity: float) -> np.ndarray:
-    """An animation's file vertices (T, N_file, 3) refined as the pipeline refines its decoded
-    trajectories: on the welded, normalised graph, then back to every file vertex."""
-    if rigidity == 0:
-        return vertices
-    N = graph.num_nodes
-    first = np.zeros(N, dtype=np.int64)
-    first[graph.source_index.numpy()[::-1]] = np.arange(len(graph.source_index))[::-1]  # one file vertex each
-    scale, center = float(graph.scale), graph.center.view(1, 1, 3)
-    traj = (torch.from_numpy(vertices[:, first]).permute(1, 0, 2) - center) / scale  # (N, T, 3)
-    traj = refine_shape(graph.pos, traj, graph.edge_index, rigidity)
-    world = traj * scale + center
-    return world[graph.source_index].permute(1, 0, 2).numpy().astype(np.float32)
 
 
 def summarize_rows(rows, loco_rows) -> dict:
@@ -118,7 +103,7 @@ def main(argv=None):
                             graph = file_graph(mesh)
                             for r in args.rigidity:
                                 t1 = time.perf_counter()
-                                refined = [refined_vertices(a.vertices, graph, r) for a in samples]
+                                refined = [refine_frames(a.vertices, graph, r) for a in samples]
                                 if len(refined) > 1:
                                     refined.sort(key=lambda v: score_sample(v, mesh.faces).score)
                                 row = evaluate_frames(refined[0], mesh.faces, case.label)

@@ -229,4 +229,33 @@ def refine_shape(rest: Tensor, traj: Tensor, edge_index: Tensor, rigidity: float
     return (out, R) if return_rotations else out
 
 
-__all__ = ["ITERATIONS", "arap_energy", "closest_rotations", "quaternion_rotations", "refine_shape"]
+def refine_frames(frames: np.ndarray, graph, rigidity: float, iterations: int = ITERATIONS) -> np.ndarray:
+    r"""An animation's file vertices refined as the pipeline refines its decoded trajectories.
+
+    Each welded vertex of ``graph`` takes the first file vertex it stands for, the frames are
+    normalised as the graph is, :func:`refine_shape` runs on the graph, and the result goes back
+    to every file vertex in the file's units.
+
+    Args:
+        frames: the animation (T, N_file, 3), in the file's units.
+        graph: its rest pose's mesh graph (:func:`~meshflow.data.graph.mesh_graph` of frame 0 or of
+            the rest pose): ``pos``, ``edge_index``, ``source_index``, ``center`` and ``scale``.
+        rigidity: :math:`r \ge 0`; 0 returns ``frames`` itself.
+        iterations: local-global iterations. (default: :data:`ITERATIONS`)
+
+    Shapes:
+        - **input:** frames (T, N_file, 3)
+        - **output:** (T, N_file, 3), float32
+    """
+    if rigidity == 0:
+        return frames
+    first = np.unique(graph.source_index.numpy(), return_index=True)[1]  # first file vertex of each welded one
+    scale, center = float(graph.scale), graph.center.view(1, 1, 3).double()
+    traj = (torch.from_numpy(np.asarray(frames, dtype=np.float64)[:, first]).permute(1, 0, 2) - center) / scale
+    traj = refine_shape(graph.pos, traj, graph.edge_index, rigidity, iterations=iterations)  # (N, T, 3)
+    world = traj * scale + center
+    return world[graph.source_index].permute(1, 0, 2).numpy().astype(np.float32)
+
+
+__all__ = ["ITERATIONS", "arap_energy", "closest_rotations", "quaternion_rotations", "refine_frames",
+           "refine_shape"]

@@ -5,7 +5,7 @@ import torch
 
 from meshflow.data.graph import mesh_graph
 from meshflow.data.rigidity import (_Operators, _weights, arap_energy, closest_rotations, quaternion_rotations,
-                                    refine_shape)
+                                    refine_frames, refine_shape)
 from meshflow.data.shapes import icosphere
 from meshflow.io.geometry import edge_length_change
 
@@ -126,6 +126,30 @@ def test_refine_frames_are_independent_and_off_is_identity():
     with pytest.raises(ValueError, match=r"Expected 'rigidity' to be a finite number >= 0 \(got -1\)"):
         refine_shape(g.pos, y, g.edge_index, -1)
 
+
+def test_refine_frames_refines_the_welded_graph_in_file_units():
+    """A file animation with split vertices (one copy per face corner) in its own units: refine_frames is
+    refine_shape on the welded, normalised graph, mapped back to every copy, written out by hand."""
+    v, f = icosphere(2)
+    rest = (v * np.array([1.0, 0.6, 0.8]) * 3.0 + np.array([5.0, -2.0, 1.0])).astype(np.float32)
+    file_rest, file_faces = rest[f.reshape(-1)], np.arange(f.size).reshape(-1, 3)  # 3 copies or more per vertex
+    gen = np.random.default_rng(0)
+    welded_noise = 0.1 * gen.standard_normal((4, len(v), 3))
+    frames = (file_rest[None] + welded_noise[:, f.reshape(-1)]).astype(np.float32)  # (T, N_file, 3)
+    graph = mesh_graph(file_rest, file_faces)
+    assert graph.num_nodes == len(v) < len(file_rest)
+    out = refine_frames(frames, graph, 0.02)
+    src = graph.source_index.numpy()
+    picked = np.zeros((graph.num_nodes, 4, 3))
+    for i in range(len(file_rest)):
+        picked[src[i]] = (frames[:, i] - graph.center.numpy()) / float(graph.scale)  # copies agree
+    ref = refine_shape(graph.pos, torch.from_numpy(picked), graph.edge_index, 0.02).numpy()
+    ref = ref * float(graph.scale) + graph.center.numpy()
+    assert out.shape == frames.shape and out.dtype == np.float32
+    for i in range(len(file_rest)):
+        np.testing.assert_allclose(out[:, i], ref[src[i]], atol=1e-5)
+    assert np.abs(out - frames).max() > 1e-2  # it did refine
+    assert refine_frames(frames, graph, 0.0) is frames
 
 def test_refine_is_the_same_on_a_finer_tessellation():
     """The 1/l^2 weights make the refinement a property of the shape, not of its triangle count."""
