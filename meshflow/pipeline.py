@@ -4,7 +4,7 @@ r"""Text-to-animation inference: mesh + prompt -> per-vertex trajectories.
 more meshes and prompts::
 
     mesh file --read_mesh--> welded, normalised graph --DyMeshVAE.encode--> shape latents f0 (B, K, L)
-    prompt --text encoder (cached)--> tokens (B, S, D)
+    prompt [--PromptVocabulary.match (match_prompt): the closest trained phrase] --text encoder (cached)--> tokens (B, S, D)
     noise --rectified flow, MMDiT velocity, CFG--> trajectory latents (B, K, L)
     [f0, trajectory latents] --DyMeshVAE.decode--> welded trajectories (N, T, 3)
       --refine_shape (rigidity > 0; meshflow.data.rigidity)--> as-rigid-as-possible where they stretch
@@ -52,6 +52,7 @@ from .models.hub import load_model_config
 from .models.mmdit import MMDiT
 from .models.remote import resolve_model, save_pretrained
 from .models.text import load_text_encoder
+from .models.text.vocabulary import VOCABULARY_FILE, PromptMatch, PromptVocabulary, load_vocabulary
 
 if TYPE_CHECKING:
     import trimesh  # noqa: F401
@@ -101,7 +102,7 @@ class SamplingConfig:
     """The defaults of :meth:`AnimationPipeline.__call__`, the one place each is set.
 
     A model directory's ``flow`` section (config.json) overrides ``steps``, ``guidance``,
-    ``solver``, ``num_samples`` and ``rigidity`` (:attr:`AnimationPipeline.sampling`); the command line
+    ``solver``, ``num_samples``, ``rigidity`` and ``match_prompt`` (:attr:`AnimationPipeline.sampling`); the command line
     leaves what it is not given to these.
     """
 
@@ -111,6 +112,7 @@ class SamplingConfig:
     fps: float = 24.0  # playback rate recorded in the animations
     num_samples: int = 1  # seeds sampled per mesh-prompt pair, the best kept (score_sample): 1 = no ranking
     rigidity: float = 0.0  # shape-preserving refinement of the decoded motion (meshflow.data.rigidity): 0 = off
+    match_prompt: bool = False  # read each prompt as its closest trained phrase (models.text.vocabulary): the original: off
 
     @classmethod
     def from_flow(cls, flow: Optional[dict] = None) -> "SamplingConfig":
@@ -120,7 +122,7 @@ class SamplingConfig:
 
 
 #: the sampler defaults a model directory's ``flow`` section may set (:meth:`SamplingConfig.from_flow`)
-FLOW_KEYS = ("steps", "guidance", "solver", "num_samples", "rigidity")
+FLOW_KEYS = ("steps", "guidance", "solver", "num_samples", "rigidity", "match_prompt")
 
 
 # --------------------------------------------------------------- ranking ---
@@ -259,11 +261,15 @@ class AnimationPipeline:
         flow: sampler defaults from the model directory (``steps``, ``guidance``, ``solver``).
         device: where the models are. (default: CPU)
         extras: the model directory's other config entries (data, metrics, ...), kept by :meth:`save_pretrained`.
+        vocabulary: the phrases of the model's training captions, for ``match_prompt``
+            (:class:`~meshflow.models.text.vocabulary.PromptVocabulary`, a model directory's ``vocabulary.json``).
     """
 
     def __init__(self, vae, mmdit, text_encoder, factors, flow: Optional[dict] = None, device="cpu",
-                 model_dir: Optional[Path] = None, extras: Optional[dict] = None):
+                 model_dir: Optional[Path] = None, extras: Optional[dict] = None,
+                 vocabulary: Optional[PromptVocabulary] = None):
         self.vae = vae.eval()
+        self.vocabulary = vocabulary
         self.mmdit = mmdit.eval()
         self.text_encoder = text_encoder.eval()
         self.factors = factors
@@ -318,12 +324,13 @@ class AnimationPipeline:
         text_encoder = load_text_encoder(config, directory=model_dir, clip_weights=clip_weights, device=device)
         extras = {k: v for k, v in config.items() if k not in ("format", "version", "components", "factors", "flow")}
         return cls(vae, mmdit, text_encoder, factors, flow=config.get("flow"), device=device, model_dir=model_dir,
-                   extras=extras)
+                   extras=extras, vocabulary=load_vocabulary(model_dir))
 
     def save_pretrained(self, directory, metrics: Optional[dict] = None) -> Path:
-        """Writes a model directory and its README.md model card (:func:`meshflow.models.remote.save_pretrained`)."""
+        """Writes a model directory, its README.md model card and its prompt vocabulary, if any
+        (:func:`meshflow.models.remote.save_pretrained`)."""
         return save_pretrained(directory, self.vae, self.mmdit, self.text_encoder, self.factors, self.flow,
-                               extras=self.extras, metrics=metrics)
+                               extras=self.extras, metrics=metrics, vocabulary=self.vocabulary)
 
     def to(self, device) -> "AnimationPipeline":
         device = resolve_device(device)
@@ -339,21 +346,36 @@ class AnimationPipeline:
         """Frames per trajectory the VAE decodes (T)."""
         return int(self.vae.T)
 
+    def read_prompt(self, prompt: str) -> PromptMatch:
+        """What ``match_prompt`` conditions on for ``prompt``: its closest trained phrase with the prompt's
+        subject (:meth:`~meshflow.models.text.vocabulary.PromptVocabulary.match`).
+
+        Raises:
+            MeshflowError: the model has no vocabulary.
+        """
+        if self.vocabulary is None:
+            where = f"{self.model_dir}/{VOCABULARY_FILE}" if self.model_dir else VOCABULARY_FILE
+            raise MeshflowError(f"Expected a model with a prompt vocabulary ({where}) to match prompts "
+                                "(got none; run without prompt matching)")
+        return self.vocabulary.match(prompt, self.text_encoder)
+
     def encode_text(self, prompts: Sequence[str]):
         """Per-token features of the prompts (``TextFeatures``), from the encoder's cache when seen before."""
         return self.text_encoder(list(prompts)).to(self.device, torch.float32)
 
     def sampling_options(self, steps: Optional[int] = None, guidance: Optional[float] = None,
                          solver: Optional[str] = None, fps: Optional[float] = None,
-                         num_samples: Optional[int] = None, rigidity: Optional[float] = None) -> SamplingConfig:
+                         num_samples: Optional[int] = None, rigidity: Optional[float] = None,
+                         match_prompt: Optional[bool] = None) -> SamplingConfig:
         """The sampler settings of a call: the values given, :attr:`sampling` for every ``None``."""
         given = dict(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples,
-                     rigidity=rigidity)
+                     rigidity=rigidity, match_prompt=match_prompt)
         return replace(self.sampling, **{k: v for k, v in given.items() if v is not None})
 
     @staticmethod
     def check_inputs(mesh=None, prompt=None, *, frames=None, steps=None, guidance=None, seed=None, tokens=None,
-                     fps=None, solver=None, device=None, num_samples=None, proxy=None, rigidity=None) -> None:
+                     fps=None, solver=None, device=None, num_samples=None, proxy=None, rigidity=None,
+                     match_prompt=None) -> None:
         """Checks the inputs of :meth:`__call__` before any work; ``None`` (a default) is not checked.
 
         :meth:`__call__` and the command line both call it, so a bad value reads the same
@@ -361,7 +383,8 @@ class AnimationPipeline:
 
         Raises:
             MeshflowError: a number out of range (``frames``, ``tokens``, ``num_samples`` >= 1, ``steps`` >= 2,
-                ``seed`` >= 0, a finite ``guidance``, a positive ``fps``, a finite ``rigidity`` >= 0), an unknown solver,
+                ``seed`` >= 0, a finite ``guidance``, a positive ``fps``, a finite ``rigidity`` >= 0), a
+                ``match_prompt`` that is not a bool, an unknown solver,
                 meshes and prompts that do not pair, an unknown device or CUDA where there is none.
             TypeError: a prompt that is not a string.
         """
@@ -387,6 +410,8 @@ class AnimationPipeline:
             check_finite("fps", fps, positive=True)
         if rigidity is not None and check_finite("rigidity", rigidity) < 0:
             raise MeshflowError(f"Expected 'rigidity' to be a finite number >= 0 (got {rigidity})")
+        if match_prompt is not None and not isinstance(match_prompt, bool):
+            raise MeshflowError(f"Expected 'match_prompt' to be True or False (got {match_prompt!r})")
         if solver is not None and solver not in SOLVERS:
             raise MeshflowError(f"Expected 'solver' to be one of {', '.join(SOLVERS)} (got {solver!r})")
         check_proxy(proxy)  # 0 (off) or at least ProxyConfig.minimum; the vertex count is checked on the mesh
@@ -412,6 +437,7 @@ class AnimationPipeline:
         proxy: Optional[int] = None,
         hold: Optional[Callable] = None,
         rigidity: Optional[float] = None,
+        match_prompt: Optional[bool] = None,
     ) -> Union[Animation, List[Animation], List[List[Animation]]]:
         r"""Animates meshes from prompts.
 
@@ -448,6 +474,9 @@ class AnimationPipeline:
                 (:func:`meshflow.data.rigidity.refine_shape` on the welded graph, or on the proxy's):
                 stretching over short lengths is pulled back to as-rigid-as-possible motion, rigid and
                 articulated motion pass unchanged; 0 is off, the original's decode. (default: the model's, else 0)
+            match_prompt: condition on each prompt's closest phrase of the model's training captions, its
+                subject kept (:meth:`read_prompt`; needs the model's ``vocabulary.json``); the animation keeps
+                the prompt as given and notes what it was read as. (default: the model's, else off)
 
         Defaults come from :attr:`sampling` (:class:`SamplingConfig`); every input is
         checked by :meth:`check_inputs` before any work.
@@ -459,12 +488,15 @@ class AnimationPipeline:
             the list of the pair's samples, best first, each with its seed and score.
         """
         opts = self.sampling_options(steps=steps, guidance=guidance, solver=solver, fps=fps, num_samples=num_samples,
-                                     rigidity=rigidity)
+                                     rigidity=rigidity, match_prompt=match_prompt)
         self.check_inputs(mesh, prompt, frames=frames, steps=opts.steps, guidance=opts.guidance, seed=seed,
                           tokens=tokens, fps=opts.fps, solver=opts.solver, device=device,
-                          num_samples=opts.num_samples, proxy=proxy, rigidity=opts.rigidity)
+                          num_samples=opts.num_samples, proxy=proxy, rigidity=opts.rigidity,
+                          match_prompt=opts.match_prompt)
         steps, guidance, solver, fps = int(opts.steps), float(opts.guidance), opts.solver, float(opts.fps)
         rigidity = float(opts.rigidity)
+        if opts.match_prompt and self.vocabulary is None:
+            self.read_prompt("")  # the one error for a model without a vocabulary
         num_samples = int(opts.num_samples)
         if device is not None:
             self.to(device)
@@ -501,7 +533,8 @@ class AnimationPipeline:
 
         # 2. Prompts -> per-token features (cached by the encoder).
         start = time.perf_counter()
-        text = self.encode_text(prompts)
+        readings = {p: self.read_prompt(p) for p in dict.fromkeys(prompts) if p.strip()} if opts.match_prompt else {}
+        text = self.encode_text([readings[p].text if p in readings else p for p in prompts])
         conditional = torch.tensor([bool(p.strip()) for p in prompts], device=dev)
         timings["text"] = time.perf_counter() - start
 
@@ -563,6 +596,10 @@ class AnimationPipeline:
                 notes.append("the mesh has no faces: animated as a point cloud (no neighbour attention)")
             if not prompts[b].strip():
                 notes.append("empty prompt: sampled unconditionally (no text guidance)")
+            reading = readings.get(prompts[b])
+            if reading is not None and reading.text != prompts[b]:
+                notes.append(f'prompt read as "{reading.text}" (the closest phrase the model was trained on, '
+                             f'similarity {reading.similarity:.2f})')
             if frames != self.frames:
                 notes.append(f"resampled the model's {self.frames} frames to {frames}")
             if rigidity > 0 and graphs[mesh_of[b]].edge_index.numel():

@@ -218,6 +218,7 @@ BAD_INPUTS = [
     (dict(num_samples=0), r"Expected 'num_samples' to be an integer of at least 1 \(got 0\)"),
     (dict(num_samples=2.5), r"Expected 'num_samples' to be an integer of at least 1 \(got 2\.5\)"),
     (dict(num_samples=True), r"Expected 'num_samples' to be an integer of at least 1 \(got True\)"),
+    (dict(match_prompt="yes"), r"Expected 'match_prompt' to be True or False \(got 'yes'\)"),
     (dict(rigidity=-0.5), r"Expected 'rigidity' to be a finite number >= 0 \(got -0.5\)"),
     (dict(rigidity=NAN), r"Expected 'rigidity' to be a finite number \(got nan\)"),
     (dict(mesh=["a.obj", "b.obj"], prompt=["x", "y", "z"]),
@@ -288,6 +289,37 @@ def test_rigidity_refines_the_decoded_motion_before_ranking(pipe, ball):
     assert max(score_sample(a.vertices, a.faces).edge_change for a in stiff) < \
         max(score_sample(a.vertices, a.faces).edge_change for a in plain)
     assert not any("rigidity" in n for n in plain[0].notes) and "refine" not in plain[0].timings
+
+
+def test_match_prompt_conditions_on_the_closest_trained_phrase(model_dir, ball, tmp_path):
+    """match_prompt=True samples exactly as the matched phrase would, keeps the user's prompt and notes the reading;
+    a phrase of the vocabulary reads as itself; save_pretrained keeps the vocabulary."""
+    from meshflow.models.text.vocabulary import FEATURES_FILE, VOCABULARY_FILE, PromptVocabulary
+
+    shutil.copytree(model_dir, tmp_path / "m")
+    PromptVocabulary(["jumps", "walks forward", "spins around"]).save(tmp_path / "m")
+    pipe = AnimationPipeline.from_pretrained(tmp_path / "m", device="cpu")
+    read = pipe(ball, "the ball leaps into the air", steps=3, seed=2, match_prompt=True)
+    ref = pipe(ball, "the ball jumps", steps=3, seed=2)
+    np.testing.assert_array_equal(read.vertices, ref.vertices)
+    assert read.prompt == "the ball leaps into the air"
+    assert read.notes[-1].startswith('prompt read as "the ball jumps" (the closest phrase the model was trained on, '
+                                     'similarity 0.')
+    same = pipe(ball, "the ball jumps", steps=3, seed=2, match_prompt=True)
+    np.testing.assert_array_equal(same.vertices, ref.vertices)
+    assert not any("read as" in n for n in same.notes)
+    assert pipe.sampling.match_prompt is False  # the original's default unless the model's flow section says so
+    saved = pipe.save_pretrained(tmp_path / "saved")
+    assert (saved / VOCABULARY_FILE).is_file() and (saved / FEATURES_FILE).is_file()
+    assert AnimationPipeline.from_pretrained(saved).vocabulary.phrases == ["jumps", "walks forward", "spins around"]
+
+
+def test_match_prompt_without_a_vocabulary_says_so(pipe, ball):
+    assert pipe.vocabulary is None
+    message = (rf"^Expected a model with a prompt vocabulary \({pipe.model_dir}/vocabulary.json\) to match prompts "
+               r"\(got none; run without prompt matching\)$")
+    with pytest.raises(MeshflowError, match=message):
+        pipe(ball, "a ball bounces", steps=3, match_prompt=True)
 
 
 # ------------------------------------------------------- ranked samples ---

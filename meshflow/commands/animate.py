@@ -1,6 +1,7 @@
 """``meshflow animate``: animate a mesh from a text prompt and write .glb/.gltf, .npz or an OBJ sequence."""
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -61,6 +62,11 @@ def add_parser(subparsers) -> None:
                         "pass unchanged; larger R makes more of the mesh rigid (R is a squared length in units of "
                         "half the mesh's size), 0 is off, the original's decode (default: the model's, else "
                         f"{SamplingConfig.rigidity:g})")
+    p.add_argument("--match-prompt", action=argparse.BooleanOptionalAction, default=None,
+                   help="read the prompt as the closest phrase the model was trained on, its subject kept "
+                        "(\"the dog leaps into the air\" -> \"the dog makes a small jump\"; the model's "
+                        "vocabulary.json; the reading is printed); --no-match-prompt conditions on the prompt as "
+                        "it is, the original's way (default: the model's, else off)")
     add_rig_arguments(p, "--rig")  # --rig [BONES], --rig-residual [MAX]: a skinned glTF (meshflow rig)
     p.add_argument("--solver", help=f"ODE solver: midpoint (the original's), euler, heun or rk4; heun and rk4 come "
                                     f"close to midpoint with fewer steps (default: the model's, else {SamplingConfig.solver})")
@@ -117,7 +123,7 @@ def run(args) -> int:
     AnimationPipeline.check_inputs(args.input, args.prompt, frames=args.frames, steps=args.steps,
                                    guidance=args.guidance, seed=args.seed, tokens=args.tokens, fps=args.fps,
                                    device=args.device, num_samples=args.num_samples, solver=args.solver,
-                                   proxy=args.proxy, rigidity=args.rigidity)
+                                   proxy=args.proxy, rigidity=args.rigidity, match_prompt=args.match_prompt)
     check_sequence_inputs(args.prompt, args.then, args.timeline)
     check_region_inputs(falloff=args.falloff)
     if args.falloff is not None and args.region is None:
@@ -139,7 +145,8 @@ def run(args) -> int:
     pipe = AnimationPipeline.from_pretrained(model_dir, device=device, clip_weights=args.clip)
     load_s = time.perf_counter() - start
     sampling = pipe.sampling_options(steps=args.steps, guidance=args.guidance, fps=args.fps,
-                                     num_samples=args.num_samples, solver=args.solver, rigidity=args.rigidity)
+                                     num_samples=args.num_samples, solver=args.solver, rigidity=args.rigidity,
+                                     match_prompt=args.match_prompt)
     others = keep_all_paths(args, sampling.num_samples, kind) if args.keep_all else []
     progress, bar = progress_bar(sampling.steps, args.quiet)  # one bar: the N samples are one batched solve
     chained = len(timeline) > 1 or args.timeline is not None or (args.frames or 0) > pipe.frames
@@ -148,7 +155,7 @@ def run(args) -> int:
     try:
         options = dict(steps=sampling.steps, guidance=sampling.guidance, solver=sampling.solver, seed=args.seed,
                        tokens=args.tokens, fps=sampling.fps, num_samples=sampling.num_samples, progress=progress,
-                       proxy=args.proxy, rigidity=sampling.rigidity)
+                       proxy=args.proxy, rigidity=sampling.rigidity, match_prompt=sampling.match_prompt)
         if chained:
             ranked = [animate_sequence(pipe, mesh, timeline, frames=args.frames, region=region, **options)]
         elif region is not None:

@@ -178,11 +178,15 @@ def with_article(noun: str) -> str:
     return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
+def phrase_for(file_name: str, clip_name: str) -> str:
+    r"""The caption of :func:`caption_for` without its subject: ``("Horse.glb", "AnimalArmature|Gallop")`` -> ``"gallops"``."""
+    skip = set(split_words(Path(file_name).stem)) | set(object_name(file_name).split()) | {"armature"}
+    return clip_phrase(clip_name, sorted(skip))
+
+
 def caption_for(file_name: str, clip_name: str) -> str:
     r"""Caption from a file and a clip name: ``("Horse.glb", "AnimalArmature|Gallop")`` -> ``"a horse gallops"``."""
-    noun = object_name(file_name)
-    skip = set(split_words(Path(file_name).stem)) | set(noun.split()) | {"armature"}
-    return f"{with_article(noun)} {clip_phrase(clip_name, sorted(skip))}"
+    return f"{with_article(object_name(file_name))} {phrase_for(file_name, clip_name)}"
 
 
 # -------------------------------------------------------------- windows ---

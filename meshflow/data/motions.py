@@ -36,7 +36,7 @@ end (for ``spin``: seen from above), i.e. a negative angle by the right-hand rul
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -438,3 +438,25 @@ def make_motion(vertices, faces=None, label: Optional[str] = None,
     motion = Motion(out, label, f"{_subject(name)} {cap(params, rng)}")
     motion.params = params
     return motion
+
+
+def motion_phrases(labels: Optional[Sequence[str]] = None, draws: int = 3000) -> List[str]:
+    """The phrasings the generators give their captions, without the subject ("spins clockwise
+    quickly", ...): every distinct one of ``draws`` random motions per label (seeds ``0 .. draws-1``,
+    drawn as :func:`make_motion` draws them), sorted. The phrasing depends only on the drawn
+    parameters, so a small box stands in for any mesh.
+
+    Args:
+        labels: only these labels. (default: :data:`LABELS`)
+        draws: motions drawn per label; the default finds every phrasing (8000 draws give the same set).
+    """
+    box = np.array([[x, y, z] for x in (-1.0, 1.0) for y in (-0.5, 0.5) for z in (-0.3, 0.3)])  # a long box
+    frame, tau = MeshFrame(box), np.linspace(0.0, 1.0, 2)
+    phrases = set()
+    for label in labels or LABELS:
+        gen, cap = _GENERATORS[label]
+        for seed in range(draws):
+            rng = np.random.default_rng(seed)
+            _, params = gen(box, frame, tau, rng)
+            phrases.add(cap(params, rng))
+    return sorted(phrases)

@@ -44,7 +44,7 @@ def save_model_dir(
     state_dicts: Mapping[str, Mapping[str, Tensor]],
     extras: Optional[dict] = None,
     dtype: Optional[torch.dtype] = None,
-    files: Optional[Mapping[str, str]] = None,
+    files: Optional[Mapping[str, Union[str, bytes]]] = None,
 ) -> Path:
     """Writes a model directory: ``configs[name]`` into config.json, ``state_dicts[name]`` into NAME.safetensors.
 
@@ -54,7 +54,8 @@ def save_model_dir(
         state_dicts: weights of the components that have them.
         extras: further JSON-serialisable entries for config.json (e.g. latent ``factors``).
         dtype: cast floating-point tensors to this dtype (e.g. ``torch.float16``) to save space.
-        files: further text files, name -> content (e.g. the README.md model card), in the same atomic write.
+        files: further files, name -> text or bytes (the README.md model card, a prompt vocabulary), in the same
+            atomic write.
     """
     from safetensors.torch import save_file
 
@@ -63,8 +64,11 @@ def save_model_dir(
         config = {"format": FORMAT, "version": VERSION, "components": dict(configs)}
         config.update(extras or {})
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        for name, text in (files or {}).items():
-            (tmp / name).write_text(text)
+        for name, content in (files or {}).items():
+            if isinstance(content, bytes):
+                (tmp / name).write_bytes(content)
+            else:
+                (tmp / name).write_text(content)
         for name, sd in state_dicts.items():
             tensors = {}
             for k, v in sd.items():

@@ -55,6 +55,7 @@ from ..version import __version__
 from .convert import convert_original, read_training_config
 from .hub import CONFIG_NAME, save_model_dir
 from .text import CLIPTextEncoder
+from .text.vocabulary import PromptVocabulary
 
 # A repository id as the Hub spells it (owner/name), optionally @revision (branch, tag or commit).
 REPO_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<revision>[\w][\w./-]*))?$")
@@ -507,7 +508,8 @@ def model_card(config: dict, title: str = "meshflow model") -> str:
 
 
 def save_pretrained(directory, vae, mmdit, text_encoder, factors, flow: Optional[dict] = None,
-                    extras: Optional[dict] = None, metrics: Optional[dict] = None, dtype=None) -> Path:
+                    extras: Optional[dict] = None, metrics: Optional[dict] = None, dtype=None,
+                    vocabulary: Optional[PromptVocabulary] = None) -> Path:
     """Writes a full model directory (:func:`~meshflow.models.hub.save_model_dir`) with a generated model card.
 
     Args:
@@ -518,6 +520,8 @@ def save_pretrained(directory, vae, mmdit, text_encoder, factors, flow: Optional
         extras: further config.json entries kept from the source directory (``source``, ``training``, ...).
         metrics: measured numbers for the card and config.json. (default: those in ``extras``, if any)
         dtype: store floating-point weights in this dtype. (default: as they are)
+        vocabulary: the model's prompt vocabulary (:mod:`~meshflow.models.text.vocabulary`), written with its
+            features for ``text_encoder``. (default: none)
     """
     configs = {"vae": asdict(vae.config), "mmdit": asdict(mmdit.config), "text_encoder": text_encoder.config()}
     states = {"vae": vae.state_dict(), "mmdit": mmdit.state_dict()}
@@ -527,7 +531,8 @@ def save_pretrained(directory, vae, mmdit, text_encoder, factors, flow: Optional
     if metrics:
         config["metrics"] = dict(metrics)
     card = model_card({"components": configs, **config}, title=Path(directory).name)
-    return save_model_dir(directory, configs, states, extras=config, dtype=dtype, files={CARD_NAME: card})
+    files = {CARD_NAME: card, **(vocabulary.files(text_encoder) if vocabulary is not None else {})}
+    return save_model_dir(directory, configs, states, extras=config, dtype=dtype, files=files)
 
 
 __all__ = ["CacheEntry", "Download", "ModelId", "OriginalLayout", "ResolvedModel", "cached_models", "describe_model",

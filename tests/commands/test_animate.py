@@ -335,3 +335,24 @@ def test_keep_all_is_checked_before_any_work(model_dir, out_dir, tmp_path, capsy
     assert os.listdir(out_dir) == ["x.sample3.glb"] and os.listdir(out_dir / "x.sample3.glb") == []
     rc = animate(ball, "-p", "x", "-o", out_dir / "x.glb", "--model", nowhere, "--num-samples", "3")  # not written
     assert rc == 2 and "model directory not found" in capsys.readouterr().err
+
+
+def test_match_prompt_reads_the_prompt_and_refuses_a_model_without_a_vocabulary(model_dir, out_dir, tmp_path, capsys):
+    """A model whose flow section turns match_prompt on prints the reading; --no-match-prompt turns it off;
+    --match-prompt on a model without vocabulary.json is one line, exit 2, nothing written."""
+    from meshflow.models.text.vocabulary import PromptVocabulary
+
+    matching, ball = model_with_flow(model_dir, tmp_path, "matching", match_prompt=True)
+    PromptVocabulary(["jumps", "walks forward"]).save(matching)
+    assert animate(ball, "-p", "the ball leaps up", "-o", out_dir / "read.npz", "--model", matching, "--seed", "1") == 0
+    assert 'prompt read as "the ball jumps"' in capsys.readouterr().out
+    assert animate(ball, "-p", "the ball leaps up", "-o", out_dir / "raw.npz", "--model", matching, "--seed", "1",
+                   "--no-match-prompt") == 0
+    assert "read as" not in capsys.readouterr().out
+    assert animate(ball, "-p", "the ball jumps", "-o", out_dir / "ref.npz", "--model", matching, "--seed", "1") == 0
+    np.testing.assert_array_equal(np.load(out_dir / "read.npz")["vertices"], np.load(out_dir / "ref.npz")["vertices"])
+    empty = tmp_path / "empty-out"
+    empty.mkdir()
+    fails_cleanly(capsys, empty, animate(ball, "-p", "x", "-o", empty / "x.glb", "--model", model_dir, "--match-prompt"),
+                  r"Expected a model with a prompt vocabulary \(.*vocabulary\.json\) to match prompts \(got none; "
+                  r"run without prompt matching\)$")

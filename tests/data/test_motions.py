@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from meshflow.data.motions import LABELS, make_motion
+from meshflow.data.motions import LABELS, make_motion, motion_phrases
 from meshflow.data.shapes import icosphere
 
 
@@ -56,3 +56,18 @@ def test_bad_arguments():
         make_motion(v, f, "dance")
     with pytest.raises(ValueError, match=r"Expected 'vertices' to have shape \(N, 3\)"):
         make_motion(np.zeros((4, 2)))
+
+
+def test_motion_phrases_hold_every_caption_phrasing():
+    """Captions of motions drawn past the phrases' own draws (other seeds, another mesh, a name) all end in a
+    phrase of motion_phrases (the prompt vocabulary's procedural part)."""
+    from meshflow.models.text.vocabulary import split_subject
+
+    phrases = set(motion_phrases())
+    assert len(phrases) > 50 and all(p == p.strip() and not p.lower().startswith(("the ", "a ")) for p in phrases)
+    v, f = MESHES["long_x"]
+    for seed in range(5000, 5000 + 20 * len(LABELS)):
+        caption = make_motion(v, f, rng=seed, frames=4, name="horse").caption
+        subject, phrase = split_subject(caption)
+        assert subject == "a horse" and phrase in phrases, caption
+    assert set(motion_phrases(["spin"], draws=200)) <= phrases
