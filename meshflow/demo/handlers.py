@@ -4,7 +4,8 @@ r"""The web demo's work without a browser: one :class:`Demo` checks a request, r
 Gradio is not imported here (:mod:`meshflow.demo.ui` is the page); these are plain functions
 that tests call directly::
 
-    request (mesh upload or example, prompt, seed, steps, guidance, frames, loop, samples, solver, proxy)
+    request (mesh upload or example, prompt, seed, steps, guidance, frames, loop, samples, solver, proxy,
+             rigidity, match_prompt)
       --Demo.check_mesh--> MeshFile            (extension, upload size, read_mesh, vertex limit)
       --AnimationPipeline.check_inputs--> ok   (the CLI's checks: same messages)
       --AnimationPipeline(...)--> Animation    (model loaded once, on first use)
@@ -120,6 +121,9 @@ class DemoRequest:
     num_samples: Optional[int] = None  # seeds in one batch, the best kept (meshflow.pipeline.score_sample); None: the model's
     solver: Optional[str] = None  # one of meshflow.flow.SOLVERS; None: the model's (`meshflow animate --solver`)
     proxy: Optional[int] = None  # proxy vertex budget for huge meshes, 0 off; None: the pipeline's (`--proxy`)
+    rigidity: Optional[float] = None  # shape-preserving refinement, >= 0, 0 off; None: the model's (`--rigidity`)
+    match_prompt: Optional[bool] = None  # read the prompt as its closest trained phrase (the model's vocabulary.json);
+    # None: the model's (`--match-prompt/--no-match-prompt`)
     # Options the CLI grows (rig export, region, timeline) get a field here, a control in
     # meshflow.demo.ui.option_controls and a keyword in Demo.animate's pipeline call.
 
@@ -188,6 +192,10 @@ class Demo:
         """The model's T once loaded, else None."""
         return self._pipeline.frames if self._pipeline is not None else None
 
+    def has_vocabulary(self) -> Optional[bool]:
+        """Whether the model can match prompts (its ``vocabulary.json``) once loaded, else None."""
+        return self._pipeline.vocabulary is not None if self._pipeline is not None else None
+
     # ------------------------------------------------------------ input ---
     def example_path(self, name: str) -> Path:
         """The GLB of example mesh ``name`` (graphs/examples, else built into the app's folder).
@@ -245,7 +253,8 @@ class Demo:
             raise MeshflowError(f"Expected 'prompt' to be one string (got {type(prompt).__name__})")
         AnimationPipeline.check_inputs(None, prompt, frames=request.frames, steps=request.steps,
                                        guidance=request.guidance, seed=request.seed, num_samples=request.num_samples,
-                                       solver=request.solver, proxy=request.proxy)
+                                       solver=request.solver, proxy=request.proxy, rigidity=request.rigidity,
+                                       match_prompt=request.match_prompt)
         limits = (("steps", request.steps, self.config.max_steps), ("frames", request.frames, self.config.max_frames),
                   ("num_samples", request.num_samples, self.config.max_samples))
         for name, value, limit in limits:
@@ -277,13 +286,15 @@ class Demo:
         pipe = self.pipeline()
         load_s = time.perf_counter() - start
         opts = pipe.sampling_options(steps=request.steps, guidance=request.guidance, num_samples=request.num_samples,
-                                     solver=request.solver)
+                                     solver=request.solver, rigidity=request.rigidity,
+                                     match_prompt=request.match_prompt)
         with self._run_lock:
             run = self._new_run()
             try:
                 ranked = pipe(mesh, request.prompt or "", frames=request.frames, steps=opts.steps,
                               guidance=opts.guidance, solver=opts.solver, seed=request.seed,
-                              num_samples=opts.num_samples, proxy=request.proxy, return_all=True,
+                              num_samples=opts.num_samples, proxy=request.proxy, rigidity=opts.rigidity,
+                              match_prompt=opts.match_prompt, return_all=True,
                               progress=step_ticker(opts.steps, lambda done, total: report(done, total, "sampling")))
                 anim = ranked[0].looped() if request.loop else ranked[0]
                 report(opts.steps - 1, opts.steps - 1, "writing the GLB and npz")

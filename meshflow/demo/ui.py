@@ -4,7 +4,7 @@ This is the only module that imports Gradio (load it with :func:`meshflow.demo.l
 ``pip install meshflow[demo]`` when Gradio is missing). The page::
 
     mesh upload | example mesh, prompt (+ example prompts), seed, steps, guidance, frames, loop, samples,
-      Advanced: solver, proxy
+      Advanced: solver, proxy, rigidity, match the prompt to a trained phrase
       [Animate] --queue, one request at a time, progress per sampler step-->
     3D viewer (Gradio's Model3D: Babylon.js, plays the GLB's morph-target animation), preview GIF,
     summary, [Download GLB] [Download npz]
@@ -14,7 +14,7 @@ The button's event is also the API endpoint ``/animate`` (``gradio_client``)::
     from gradio_client import Client, handle_file
     glb, gif, summary, glb_file, npz_file = Client("http://127.0.0.1:7860/").predict(
         handle_file("mesh.glb"), "quadruped", "the dog walks forward", 0, 8, 3.0, None, True, 1, "heun", None,
-        api_name="/animate")
+        0.003, False, api_name="/animate")
 
 Errors a user can cause (:class:`~meshflow.errors.MeshflowError`) come back as the page's error
 message (``gr.Error``), never a traceback; the app keeps running.
@@ -48,13 +48,14 @@ def _integer(value) -> Optional[int]:
 
 
 def to_request(mesh, example, prompt, seed, steps, guidance, frames, loop, num_samples, solver=None,
-               proxy=None) -> DemoRequest:
+               proxy=None, rigidity=None, match_prompt=None) -> DemoRequest:
     """The page's (or the API's) values, in the order of the endpoint's inputs, as a :class:`DemoRequest`
-    (an empty ``solver`` or ``proxy``: the model's, the pipeline's)."""
+    (an empty ``solver`` or ``proxy``: the model's, the pipeline's; a None ``rigidity`` or ``match_prompt``:
+    the model's)."""
     return DemoRequest(mesh=mesh or None, example=example or None, prompt=prompt or "",
                        seed=_integer(seed), steps=_integer(steps), guidance=guidance, frames=_integer(frames),
                        loop=bool(loop), num_samples=_integer(num_samples), solver=solver or None,
-                       proxy=_integer(proxy))
+                       proxy=_integer(proxy), rigidity=rigidity, match_prompt=match_prompt)
 
 
 def animate_event(demo: Demo):
@@ -64,13 +65,13 @@ def animate_event(demo: Demo):
     traceback on the server and shown as one line.
     """
     def animate(mesh, example, prompt, seed, steps, guidance, frames, loop, num_samples, solver=None, proxy=None,
-                progress=gr.Progress()):
+                rigidity=None, match_prompt=None, progress=gr.Progress()):
         def report(done: int, total: int, what: str) -> None:
             progress((done, total), desc=what, unit="steps")
 
         try:
             result = demo.animate(to_request(mesh, example, prompt, seed, steps, guidance, frames, loop,
-                                             num_samples, solver, proxy), progress=report)
+                                             num_samples, solver, proxy, rigidity, match_prompt), progress=report)
         except (MeshflowError, TypeError) as e:  # TypeError: check_inputs on a value of the wrong type
             raise gr.Error(str(e), duration=None, print_exception=False) from None  # stays until closed
         except Exception as e:
@@ -88,7 +89,10 @@ def animate_event(demo: Demo):
 
 def option_controls(demo: Demo) -> List[gr.components.Component]:
     """The controls after the prompt, in the order of :func:`to_request` (seed ... samples, then the
-    "Advanced" accordion's solver and proxy).
+    "Advanced" accordion's solver, proxy, rigidity and prompt matching).
+
+    The prompt-matching checkbox is unchecked and locked, with a line saying why, when the loaded model
+    has no prompt vocabulary (``vocabulary.json``): checking it could only fail.
 
     Options the CLI grows (rig export, region, timeline) add a control here, a parameter to
     :func:`to_request` and the event, and a field to :class:`DemoRequest`.
@@ -112,7 +116,19 @@ def option_controls(demo: Demo) -> List[gr.components.Component]:
             proxy = gr.Number(value=DemoRequest.proxy, precision=0, minimum=0, elem_id="proxy",
                               label=f"proxy vertices for huge meshes (empty: {ProxyConfig.vertices} above "
                                     f"{ProxyConfig.above} welded vertices; 0: every vertex)")
-    return [seed, steps, guidance, frames, loop, samples, solver, proxy]
+        with gr.Row():
+            # R is a squared length in units of half the mesh's size: the bundled model's 0.003, the sweep's up to 0.05
+            rigidity = gr.Slider(0.0, max(0.05, sampling.rigidity), value=sampling.rigidity, step=0.001,
+                                 elem_id="rigidity", label="rigidity (shape-preserving refinement; 0: off)",
+                                 info="stretching is pulled back to as-rigid-as-possible motion; larger keeps more "
+                                      "of the mesh rigid")
+            matchable = demo.has_vocabulary() is not False  # None: not loaded yet, a request will say
+            match = gr.Checkbox(value=sampling.match_prompt and matchable, interactive=matchable,
+                                elem_id="match-prompt", label="match the prompt to a trained phrase",
+                                info="read the prompt as the closest phrase of the model's training captions, its "
+                                     "subject kept (the summary notes the reading)" if matchable else
+                                     "this model has no prompt vocabulary (vocabulary.json)")
+    return [seed, steps, guidance, frames, loop, samples, solver, proxy, rigidity, match]
 
 
 def build_app(demo: Demo) -> gr.Blocks:

@@ -1,5 +1,7 @@
-"""Fixtures of the web demo's tests: a tiny random model (``tests.test_pipeline.make_model_dir``) and a
-:class:`~meshflow.demo.Demo` whose temporary folder lies in the test's ``tmp_path``."""
+"""Fixtures of the web demo's tests: a tiny random model (``tests.test_pipeline.make_model_dir``), a copy of it
+with a prompt vocabulary, and a :class:`~meshflow.demo.Demo` whose temporary folder lies in the test's ``tmp_path``."""
+import json
+import shutil
 import socket
 
 import pytest
@@ -17,6 +19,21 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_pipe(tiny_model_dir):
     return AnimationPipeline.from_pretrained(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def vocab_pipe(tiny_model_dir, tmp_path_factory):
+    """The tiny model with a prompt vocabulary (vocabulary.json) and a flow section that turns prompt matching
+    on and sets rigidity 0.01: the model's defaults a request without them gets."""
+    from meshflow.models.text.vocabulary import PromptVocabulary
+
+    copy = tmp_path_factory.mktemp("demo_vocab_model") / "tiny"
+    shutil.copytree(tiny_model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["flow"].update(match_prompt=True, rigidity=0.01)
+    (copy / "config.json").write_text(json.dumps(config))
+    PromptVocabulary(["jumps", "walks forward"]).save(copy)
+    return AnimationPipeline.from_pretrained(copy, device="cpu")
 
 
 @pytest.fixture

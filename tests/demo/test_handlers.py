@@ -72,6 +72,48 @@ def test_the_proxy_reaches_the_pipeline(demo, tiny_pipe):
     np.testing.assert_allclose(whole.animation.vertices, tiny_pipe(EXAMPLE, "hop", steps=2, seed=2).vertices, atol=1e-6)
 
 
+def test_rigidity_reaches_the_pipeline(demo, tiny_pipe):
+    fish = handlers.EXAMPLE_DIR / "fish.glb"
+    assert demo.defaults().rigidity == 0.0  # the model's: the tiny model sets none
+    stiff = demo.animate(DemoRequest(example="fish", prompt="swim", seed=1, steps=2, rigidity=0.02, loop=False))
+    np.testing.assert_allclose(stiff.animation.vertices,
+                               tiny_pipe(fish, "swim", steps=2, seed=1, rigidity=0.02).vertices, atol=1e-6)
+    plain = tiny_pipe(fish, "swim", steps=2, seed=1)
+    assert np.abs(stiff.animation.vertices - plain.vertices).max() > 1e-4  # refined: not the plain decode
+    assert "- note: shape refined towards as-rigid-as-possible motion (rigidity 0.02)" in stiff.summary
+    off = demo.animate(DemoRequest(example="fish", prompt="swim", seed=1, steps=2, rigidity=0.0, loop=False))
+    np.testing.assert_allclose(off.animation.vertices, plain.vertices, atol=1e-6)
+    assert "rigidity" not in off.summary
+
+
+def test_match_prompt_reaches_the_pipeline_and_the_summary_notes_the_reading(make_demo, vocab_pipe):
+    """The vocabulary model's flow section turns matching on (rigidity 0.01): None is the model's, False turns it off."""
+    demo, fish = make_demo(pipeline=vocab_pipe), handlers.EXAMPLE_DIR / "fish.glb"
+    assert demo.has_vocabulary() and demo.defaults().match_prompt is True and demo.defaults().rigidity == 0.01
+    read = demo.animate(DemoRequest(example="fish", prompt="the fish leaps up", seed=1, steps=2, loop=False))
+    reference = vocab_pipe(fish, "the fish leaps up", steps=2, seed=1, match_prompt=True, rigidity=0.01)
+    np.testing.assert_allclose(read.animation.vertices, reference.vertices, atol=1e-6)
+    reading = next(n for n in reference.notes if n.startswith("prompt read as "))
+    assert reading.startswith('prompt read as "the fish jumps" (the closest phrase the model was trained on')
+    assert f"- note: {reading}" in read.summary and "- **prompt**: 'the fish leaps up'" in read.summary
+    raw = demo.animate(DemoRequest(example="fish", prompt="the fish leaps up", seed=1, steps=2, match_prompt=False,
+                                   rigidity=0.0, loop=False))
+    np.testing.assert_allclose(raw.animation.vertices, vocab_pipe(fish, "the fish leaps up", steps=2, seed=1,
+                                                                 match_prompt=False, rigidity=0.0).vertices, atol=1e-6)
+    assert "read as" not in raw.summary and "rigidity" not in raw.summary
+    assert np.abs(read.animation.vertices - raw.animation.vertices).max() > 1e-4
+
+
+def test_match_prompt_without_a_vocabulary_is_one_line(demo, tiny_pipe):
+    assert demo.has_vocabulary() is False
+    message = (rf"^Expected a model with a prompt vocabulary \({tiny_pipe.model_dir}/vocabulary.json\) to match "
+               r"prompts \(got none; run without prompt matching\)$")
+    with pytest.raises(MeshflowError, match=message):
+        demo.animate(DemoRequest(example="fish", prompt="swim", steps=2, match_prompt=True))
+    assert runs(demo) == []
+    assert demo.animate(DemoRequest(example="fish", prompt="swim", steps=2, match_prompt=False)).glb.is_file()
+
+
 def test_upload_wins_over_the_example_and_samples_are_ranked(demo, tmp_path):
     upload = tmp_path / "upload" / "ball.obj"
     upload.parent.mkdir()
@@ -132,6 +174,9 @@ def test_limits(make_demo, tmp_path):
     (DemoRequest(example="fish", proxy=10),
      r"^Expected 'proxy' to be 0 \(off\) or an integer of at least 256 \(got 10\)$"),
     (DemoRequest(example="fish", proxy=300.5), r"^Expected 'proxy' to be 0 \(off\) or an integer of at least 256"),
+    (DemoRequest(example="fish", rigidity=-0.5), r"^Expected 'rigidity' to be a finite number >= 0 \(got -0.5\)$"),
+    (DemoRequest(example="fish", rigidity=float("inf")), r"^Expected 'rigidity' to be a finite number \(got inf\)$"),
+    (DemoRequest(example="fish", match_prompt="yes"), r"^Expected 'match_prompt' to be True or False \(got 'yes'\)$"),
     (DemoRequest(example="cow"), r"^Expected an example mesh among quadruped, fish, plant \(got 'cow'\)$"),
     (DemoRequest(), r"^Expected a mesh: upload one or pick an example \(got neither\)$"),
 ])
@@ -148,6 +193,7 @@ def test_a_model_that_fails_to_load(tiny_model_dir, tmp_path):
     with Demo(DemoConfig(model=str(missing), device="cpu", temp_dir=str(tmp_path))) as demo:
         assert "the model failed to load" in demo.model_status() and "the app keeps running" in demo.model_status()
         assert demo.defaults().steps == 64 and demo.model_frames() is None  # SamplingConfig's, until it loads
+        assert demo.has_vocabulary() is None
         with pytest.raises(MeshflowError, match=rf"^the model failed to load: {missing}"):
             demo.animate(DemoRequest(example="fish", steps=2))
         assert runs(demo) == []

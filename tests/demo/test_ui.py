@@ -28,6 +28,9 @@ def test_to_request_takes_the_endpoint_order():
         example="fish", prompt="x", seed=0, steps=2, guidance=3, solver="heun", proxy=300, num_samples=1)
     advanced = ui.to_request(None, "fish", "x", 0, 2, 3, None, True, 1, "", None)
     assert advanced.solver is None and advanced.proxy is None  # empty: the model's solver, the pipeline's proxy
+    assert advanced.rigidity is None and advanced.match_prompt is None  # not sent: the model's
+    sampler = ui.to_request(None, "fish", "x", 0, 2, 3, None, True, 1, "heun", None, 0.003, True)
+    assert (sampler.rigidity, sampler.match_prompt, sampler.solver) == (0.003, True, "heun")
 
 
 def test_event_passes_the_solver_and_proxy(demo):
@@ -38,6 +41,28 @@ def test_event_passes_the_solver_and_proxy(demo):
         ui.animate_event(demo)(None, "fish", "x", 0, 2, 3.0, None, True, 1, "adams", None, progress=no_progress)
     assert info.value.message == "Expected 'solver' to be one of midpoint, euler, heun, rk4 (got 'adams')"
     assert ui.to_request("a.obj", "", "hop", 1.5, 2, 3, 5, False, 1).seed == 1.5  # left for the check to refuse
+
+
+def test_event_passes_rigidity_and_match_prompt(make_demo, vocab_pipe):
+    demo = make_demo(pipeline=vocab_pipe)
+    _, _, summary, _, _ = ui.animate_event(demo)(None, "fish", "the fish leaps up", 0, 2, 3.0, None, True, 1, None,
+                                                 None, 0.02, True, progress=no_progress)
+    assert '- note: prompt read as "the fish jumps"' in summary and "(rigidity 0.02)" in summary
+    _, _, summary, _, _ = ui.animate_event(demo)(None, "fish", "the fish leaps up", 0, 2, 3.0, None, True, 1, None,
+                                                 None, 0.0, False, progress=no_progress)
+    assert "read as" not in summary and "rigidity" not in summary
+
+
+@pytest.mark.parametrize("rigidity, match_prompt, message", [
+    (-0.01, None, "Expected 'rigidity' to be a finite number >= 0 (got -0.01)"),
+    (None, True, "Expected a model with a prompt vocabulary ({}/vocabulary.json) to match prompts (got none; run "
+                 "without prompt matching)"),
+])
+def test_bad_sampler_options_are_page_messages(demo, tiny_pipe, rigidity, match_prompt, message):
+    with pytest.raises(gr.Error) as info:
+        ui.animate_event(demo)(None, "fish", "x", 0, 2, 3.0, None, True, 1, None, None, rigidity, match_prompt,
+                               progress=no_progress)
+    assert info.value.message == message.format(tiny_pipe.model_dir) and not info.value.print_exception
 
 
 def test_event_returns_the_outputs(demo):
@@ -78,22 +103,37 @@ def test_the_page_has_its_endpoint_queue_and_folder(demo, monkeypatch):
     monkeypatch.setattr("gradio.routes.DEFAULT_TEMP_DIR", str(demo.root), raising=False)
     app = ui.build_app(demo)
     fn = next(f for f in app.fns.values() if f.api_name == ui.API_NAME)
-    assert fn.concurrency_limit == 1 and len(fn.inputs) == 11 and len(fn.outputs) == 5
+    assert fn.concurrency_limit == 1 and len(fn.inputs) == 13 and len(fn.outputs) == 5
     labels = [c.label for c in fn.inputs]
     assert labels[2] == "prompt (empty: unconditional)" and labels[4] == "sampler steps"
     steps = fn.inputs[4]
     assert steps.value == demo.defaults().steps == 4 and steps.maximum == demo.config.max_steps
-    solver, proxy = fn.inputs[9:]
+    solver, proxy, rigidity, match = fn.inputs[9:]
     assert solver.elem_id == "solver" and [c[1] for c in solver.choices] == list(SOLVERS)
     assert solver.value == demo.defaults().solver == "midpoint"  # the model's
     assert fn.inputs[8].value == demo.defaults().num_samples == 1  # the model's (the tiny model sets none)
     assert ui.to_request(None, "fish", "", 0, None, None, None, True, None).num_samples is None  # -> the model's
     assert proxy.elem_id == "proxy" and proxy.value is None and proxy.precision == 0 and proxy.minimum == 0
     assert labels[10].startswith(f"proxy vertices for huge meshes (empty: {ProxyConfig.vertices} above")
+    assert rigidity.elem_id == "rigidity" and rigidity.value == demo.defaults().rigidity == 0.0  # the model's
+    assert (rigidity.minimum, rigidity.maximum, rigidity.step) == (0.0, 0.05, 0.001)
+    # the tiny model has no vocabulary.json: the checkbox is unchecked, locked and says why
+    assert match.elem_id == "match-prompt" and match.label == "match the prompt to a trained phrase"
+    assert match.value is False and match.interactive is False and "no prompt vocabulary" in match.info
     accordion = next(b for b in app.blocks.values() if isinstance(b, gr.Accordion))
     assert accordion.label == "Advanced" and accordion.open is False
     assert app._queue is not None and app.GRADIO_CACHE == str(demo.root)  # uploads land in the app's folder
     assert "model `" in app.blocks[next(k for k, b in app.blocks.items() if b.elem_id == "model-status")].value
+
+
+def test_the_match_prompt_checkbox_follows_the_model(make_demo, vocab_pipe, monkeypatch):
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    demo = make_demo(pipeline=vocab_pipe)
+    monkeypatch.setattr("gradio.routes.DEFAULT_TEMP_DIR", str(demo.root), raising=False)
+    fn = next(f for f in ui.build_app(demo).fns.values() if f.api_name == ui.API_NAME)
+    rigidity, match = fn.inputs[11:]
+    assert rigidity.value == 0.01 and match.value is True  # the model's flow section
+    assert match.interactive is not False and "closest phrase" in match.info
 
 
 def test_cli_passes_its_flags(monkeypatch, capsys, tmp_path):
