@@ -33,7 +33,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data.graph import file_graph
+from .data.graph import file_graph, first_file_vertices
 from .errors import MeshflowError, check_integer
 from .flow import model_calls
 from .io.animation import Animation
@@ -322,8 +322,7 @@ def animate_sequence(pipe: AnimationPipeline, mesh, timeline: Sequence[TimelineE
     graph = file_graph(mesh, normalize=False)
     src, edges = graph.source_index.numpy(), graph.edge_index.numpy().T
     edges = edges[edges[:, 0] < edges[:, 1]]
-    first = np.zeros(graph.num_nodes, dtype=np.int64)
-    first[src[::-1]] = np.arange(len(src))[::-1]  # one file vertex per welded vertex
+    first = first_file_vertices(graph)  # one file vertex per welded vertex
     lengths = np.linalg.norm(mesh.vertices[first[edges[:, 0]]] - mesh.vertices[first[edges[:, 1]]], axis=1)
     hold = 1.0 if region is None else region.file_weights[:, None]  # the rest pose outside a region stays put
     out: Optional[np.ndarray] = None

@@ -155,6 +155,12 @@ def to_file_vertices(values: Tensor, data: Data) -> Tensor:
     return values[data.source_index]
 
 
+def first_file_vertices(data: Data) -> np.ndarray:
+    """(N,) int64: for every welded vertex, the first file vertex welded into it (``source_index``'s inverse,
+    the file's order kept): ``frames[:, first_file_vertices(data)]`` is a file animation on the graph."""
+    return np.unique(data.source_index.cpu().numpy(), return_index=True)[1]
+
+
 def connected_components(edge_index: Tensor, num_nodes: int) -> int:
     """Number of connected components (isolated vertices count as one each)."""
     ei = edge_index.cpu().numpy()

@@ -44,6 +44,8 @@ import torch
 from scipy.sparse.linalg import splu
 from torch import Tensor
 
+from .graph import first_file_vertices
+
 #: local-global iterations of :func:`refine_shape`: on a sampled walk (the README dog) 8 move no vertex by more
 #: than 2.4e-4 of the size 4 give, and the edge-length change is the same to 4 digits
 ITERATIONS = 4
@@ -249,7 +251,7 @@ def refine_frames(frames: np.ndarray, graph, rigidity: float, iterations: int = 
     """
     if rigidity == 0:
         return frames
-    first = np.unique(graph.source_index.numpy(), return_index=True)[1]  # first file vertex of each welded one
+    first = first_file_vertices(graph)  # (N,) one file vertex per welded vertex
     scale, center = float(graph.scale), graph.center.view(1, 1, 3).double()
     traj = (torch.from_numpy(np.asarray(frames, dtype=np.float64)[:, first]).permute(1, 0, 2) - center) / scale
     traj = refine_shape(graph.pos, traj, graph.edge_index, rigidity, iterations=iterations)  # (N, T, 3)

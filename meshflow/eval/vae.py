@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import AnimationFileDataset, ClipDataset
-from ..data.graph import mesh_graph
+from ..data.graph import first_file_vertices, mesh_graph
 from ..data.rigidity import refine_shape
 from ..errors import MeshflowError
 from ..io.dymesh import ANIMATION_SUFFIXES
@@ -190,8 +190,7 @@ def reconstruct(model, vertices, faces, num_tokens: Optional[int] = None, weld: 
     data = mesh_graph(V[0], faces, weld=weld)
     center, scale = data.center.numpy().reshape(1, 1, 3), float(data.scale)
     normalised = (V - center) / scale  # (T, N_file, 3)
-    first = np.unique(data.source_index.numpy(), return_index=True)[1]  # first file vertex of each welded one
-    moving = normalised[:, first]
+    moving = normalised[:, first_file_vertices(data)]
     data.traj = torch.from_numpy(np.ascontiguousarray((moving - moving[:1]).transpose(1, 0, 2)))  # (N, T, 3)
     K = num_tokens if num_tokens is not None else model.num_tokens(data.num_nodes)
     model.eval()

@@ -4,7 +4,8 @@ import torch
 from torch_geometric.data import Batch
 
 from meshflow.data import edge_index_from_faces, mesh_graph, normalization, weld_vertices
-from meshflow.data.graph import connected_components, denormalize, file_graph, inspect_mesh, to_file_vertices
+from meshflow.data.graph import (connected_components, denormalize, file_graph, first_file_vertices, inspect_mesh,
+                                 to_file_vertices)
 from meshflow.io import read_mesh
 from meshflow.data.shapes import grid, icosphere, subdivide, tetrahedron
 
@@ -61,6 +62,16 @@ def test_mesh_graph_welds_uv_seams_and_maps_back():
     assert data.num_nodes == 4 and data.face.shape == (3, 2)
     assert data.edge_index.size(1) == 2 * 5  # 4 sides + the diagonal
     torch.testing.assert_close(to_file_vertices(data.pos, data), torch.from_numpy(v))
+
+
+def test_first_file_vertices_is_the_first_occurrence_of_each_welded_vertex():
+    v, f = icosphere(1)
+    split = np.concatenate([v, v[::3]])  # seam copies after the originals
+    g = mesh_graph(split[np.r_[len(v):len(split), 0:len(v)]], f + len(split) - len(v))  # ... and before them
+    src = g.source_index.numpy()
+    ref = [min(i for i in range(len(src)) if src[i] == w) for w in range(g.num_nodes)]  # the simple loop
+    np.testing.assert_array_equal(first_file_vertices(g), ref)
+    assert (src[first_file_vertices(g)] == np.arange(g.num_nodes)).all()
 
 
 def test_normalization_is_the_original():
