@@ -50,6 +50,10 @@ if card_text is not None:
 print("bundled", dst)
 PYEOF
 
+# 3b. its prompt vocabulary (vocabulary.json + features): the phrases of its training captions, for prompt
+#     matching (the held-out files' clips are left out, as the trainers' split leaves them out)
+"$PY" "$ROOT/scripts/caption_vocabulary.py" "$SHARED/data/quaternius" -o "$ROOT/meshflow/pretrained/starter"
+
 # 4. the evaluation report next to it (REPORT.md, metrics.json, preview GIFs)
 "$PY" "$ROOT/scripts/eval_report.py" --model "$ROOT/meshflow/pretrained/starter" --shared "$SHARED" \
     --work "$WORK/eval" -o "$ROOT/meshflow/pretrained/starter/eval"
