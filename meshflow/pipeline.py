@@ -301,7 +301,8 @@ class AnimationPipeline:
 
         Raises:
             MeshflowError: no directory given; CUDA requested where there is none.
-            CheckpointError: a missing or incomplete directory.
+            CheckpointError: a missing or incomplete directory; a flow section that turns ``match_prompt`` on
+                without a ``vocabulary.json``.
         """
         model_dir = resolve_model_dir(model_dir)
         device = resolve_device(device)
@@ -322,9 +323,13 @@ class AnimationPipeline:
         vae = DyMeshVAE.from_directory(model_dir, "vae", components["vae"], device=device, dtype=dtype)
         mmdit = MMDiT.from_directory(model_dir, "mmdit", components["mmdit"], device=device, dtype=dtype)
         text_encoder = load_text_encoder(config, directory=model_dir, clip_weights=clip_weights, device=device)
+        vocabulary = load_vocabulary(model_dir)
+        if (config.get("flow") or {}).get("match_prompt") and vocabulary is None:
+            raise CheckpointError(f"{model_dir}/config.json: its flow section turns match_prompt on but the "
+                                  f"directory has no {VOCABULARY_FILE} (write one with scripts/caption_vocabulary.py)")
         extras = {k: v for k, v in config.items() if k not in ("format", "version", "components", "factors", "flow")}
         return cls(vae, mmdit, text_encoder, factors, flow=config.get("flow"), device=device, model_dir=model_dir,
-                   extras=extras, vocabulary=load_vocabulary(model_dir))
+                   extras=extras, vocabulary=vocabulary)
 
     def save_pretrained(self, directory, metrics: Optional[dict] = None) -> Path:
         """Writes a model directory, its README.md model card and its prompt vocabulary, if any

@@ -143,11 +143,13 @@ def vae_ceiling(pipe, meshes, seeds, T):
 
 def sampler_words(metrics: dict) -> str:
     """The sampler settings of a report: "17 heun steps, guidance 1.5, best of 3 seeds by `score_sample`, shape
-    refinement rigidity 0.003" (as `meshflow animate`; reports from before the refinement have no ``rigidity``)."""
+    refinement rigidity 0.003, prompts matched to trained phrases" (as `meshflow animate`; reports from before
+    the refinement or the matching have no ``rigidity`` or ``match_prompt``)."""
     words = f"{metrics['steps']} {metrics['solver']} steps, guidance {metrics['guidance']:g}"
     n, rigidity = metrics["num_samples"], metrics.get("rigidity", 0.0)
     words += f", best of {n} seeds by `score_sample`" if n > 1 else ""
-    return words + (f", shape refinement rigidity {rigidity:g}" if rigidity else "")
+    words += f", shape refinement rigidity {rigidity:g}" if rigidity else ""
+    return words + (", prompts matched to trained phrases" if metrics.get("match_prompt") else "")
 
 
 def readme_contact_sheet(model, work: Path, out: Path, steps):
@@ -196,7 +198,7 @@ def main():
     sampling = pipe.sampling  # the model's solver, guidance and best-of-N: what `meshflow animate` uses
     metrics = {"model": str(pipe.model_dir), "quick": args.quick, "steps": steps, "seeds": len(seeds),
                "solver": sampling.solver, "guidance": sampling.guidance, "num_samples": sampling.num_samples,
-               "rigidity": sampling.rigidity,
+               "rigidity": sampling.rigidity, "match_prompt": sampling.match_prompt,
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
                           f"torch {torch.__version__}"}
     print(f"model {pipe.model_dir}, {sampler_words(metrics)}, {len(seeds)} seeds{' (quick)' if args.quick else ''}")
@@ -283,11 +285,26 @@ def main():
     (out / "metrics.json").write_text(json.dumps({**metrics, "adherence_rows": procedural.rows,
                                                   "paraphrase_rows": paraphrase.rows, "ceiling_rows": ceiling_rows,
                                                   "shape_rows": generated.rows}, indent=1))
-    write_report(out, pipe, metrics, args, held, style_jobs, gifs)
+    write_report(out, pipe, metrics, args, held, style_jobs, gifs, paraphrase.rows)
     print(f"wrote {out / 'REPORT.md'}")
 
 
-def write_report(out: Path, pipe, metrics, args, held, style_jobs, gifs):
+def readings_table(rows) -> list:
+    """Report lines: each paraphrase, the trained phrase prompt matching read it as, and whether the result
+    passed its label's check (nothing when the report ran without prompt matching)."""
+    rows = [r for r in rows if "read_as" in r]
+    if not rows:
+        return []
+    same = sum(r["read_as"] == r["prompt"] for r in rows)
+    return ["With prompt matching each paraphrase is read as the closest phrase of the training captions, "
+            f"its subject kept (`meshflow.models.text.vocabulary`); {same} of {len(rows)} read as themselves. "
+            "Adherence is checked against the paraphrase's own label:", "",
+            md_table(["mesh", "paraphrase", "read as", "label", "ok"],
+                     [[r["name"], r["prompt"], r["read_as"], r["label"], "yes" if r.get("ok") else "no"]
+                      for r in rows]), ""]
+
+
+def write_report(out: Path, pipe, metrics, args, held, style_jobs, gifs, paraphrase_rows=()):
 
     v512, a, p, c, s = (metrics["vae"]["K=512"], metrics["adherence"], metrics["adherence_paraphrase"],
                         metrics["adherence_ceiling"], metrics["shape"])
@@ -341,7 +358,7 @@ def write_report(out: Path, pipe, metrics, args, held, style_jobs, gifs):
               + (f"; with the sampler's shape refinement (rigidity {c['rigidity']:g}) after the round trip, "
                  f"**{c['ceiling_refined']:.3f}** (by label: "
                  + ", ".join(f"{k} {v:.2f}" for k, v in c["by_label_refined"].items()) + ")"
-                 if "ceiling_refined" in c else "") + ".", "",
+                 if "ceiling_refined" in c else "") + ".", ""] + readings_table(paraphrase_rows) + [
               "## 3. Shape preservation", "",
               md_table(["animations", "count", "edge-length change", "smoothness", "motion"], [
                   ["real Quaternius clips (walk/gallop/swim)", s["real_clips"], f"{s['real_edge_change']:.4f}",

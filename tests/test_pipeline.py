@@ -1,4 +1,5 @@
 """AnimationPipeline end to end on a tiny random model directory (meshflow.pipeline)."""
+import json
 import shutil
 from dataclasses import asdict
 
@@ -312,6 +313,28 @@ def test_match_prompt_conditions_on_the_closest_trained_phrase(model_dir, ball, 
     saved = pipe.save_pretrained(tmp_path / "saved")
     assert (saved / VOCABULARY_FILE).is_file() and (saved / FEATURES_FILE).is_file()
     assert AnimationPipeline.from_pretrained(saved).vocabulary.phrases == ["jumps", "walks forward", "spins around"]
+
+
+def test_a_flow_section_can_turn_prompt_matching_on(model_dir, ball, tmp_path):
+    """A model directory whose flow section sets match_prompt matches by default (the bundled model does); without a
+    vocabulary.json it fails to load, naming the file, instead of failing at the first prompt."""
+    from meshflow.models.text.vocabulary import PromptVocabulary
+
+    shutil.copytree(model_dir, tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["flow"]["match_prompt"] = True
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    message = (rf"^{tmp_path / 'm'}/config.json: its flow section turns match_prompt on but the directory has no "
+               r"vocabulary.json \(write one with scripts/caption_vocabulary.py\)$")
+    with pytest.raises(CheckpointError, match=message):
+        AnimationPipeline.from_pretrained(tmp_path / "m", device="cpu")
+    PromptVocabulary(["jumps", "spins around"]).save(tmp_path / "m")
+    pipe = AnimationPipeline.from_pretrained(tmp_path / "m", device="cpu")
+    assert pipe.sampling.match_prompt is True
+    read = pipe(ball, "the ball leaps into the air", steps=3, seed=1)
+    np.testing.assert_array_equal(read.vertices, pipe(ball, "the ball jumps", steps=3, seed=1).vertices)
+    plain = pipe(ball, "the ball leaps into the air", steps=3, seed=1, match_prompt=False)
+    assert not np.array_equal(plain.vertices, read.vertices) and not any("read as" in n for n in plain.notes)
 
 
 def test_match_prompt_without_a_vocabulary_says_so(pipe, ball):

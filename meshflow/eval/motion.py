@@ -82,6 +82,51 @@ PARAPHRASES: Tuple[Tuple[str, str], ...] = (
 )
 
 
+#: Paraphrases for choosing a model's defaults (``scripts/validate_matching.py``), worded unlike both the
+#: training captions and :data:`PARAPHRASES`, so a default chosen on them is measured on :data:`PARAPHRASES`
+#: without having been tuned there; three per motion label.
+VALIDATION_PARAPHRASES: Tuple[Tuple[str, str], ...] = (
+    ("the {object} whirls round and round", "spin"),
+    ("the {object} does a full turn without moving from its place", "spin"),
+    ("the {object} rotates about the vertical axis", "spin"),
+    ("the {object} bounds up once and comes down", "hop"),
+    ("the {object} gives one quick jump", "hop"),
+    ("the {object} pops up off the ground", "hop"),
+    ("the {object} bobs up and down over and over", "bounce"),
+    ("the {object} keeps hopping", "bounce"),
+    ("the {object} jumps up and down repeatedly", "bounce"),
+    ("the {object} rocks gently left and right", "sway"),
+    ("the {object} lists to one side and then the other", "sway"),
+    ("the {object} tips from side to side", "sway"),
+    ("the {object} shifts sideways without rotating", "slide"),
+    ("the {object} travels straight ahead in one piece", "slide"),
+    ("the {object} coasts to the right", "slide"),
+    ("the {object} nods its top forward", "nod"),
+    ("the {object} ducks its head and lifts it", "nod"),
+    ("the {object} tips forward briefly", "nod"),
+    ("the {object} tumbles head over heels", "roll"),
+    ("the {object} rolls over and keeps rolling", "roll"),
+    ("the {object} barrels along the ground", "roll"),
+    ("the {object} bends over sideways", "bend"),
+    ("the {object} folds forward at the middle", "bend"),
+    ("the {object} arcs to one side", "bend"),
+    ("the {object} screws itself around its axis", "twist"),
+    ("the {object} twists its top against its bottom", "twist"),
+    ("the {object} spirals along its body", "twist"),
+    ("the {object} compresses and extends", "squash_stretch"),
+    ("the {object} gets squat and then tall", "squash_stretch"),
+    ("the {object} squeezes flat and pops back", "squash_stretch"),
+    ("the {object} ripples like a flag", "wave"),
+    ("the {object} undulates like an eel", "wave"),
+    ("the {object} sends a ripple down its body", "wave"),
+    ("the {object} swells up and shrinks down slowly", "breathe"),
+    ("the {object} breathes deeply", "breathe"),
+    ("the {object} expands and shrinks", "breathe"),
+    ("the {object} waggles its tail", "wag"),
+    ("the {object} flicks its tail from side to side", "wag"),
+    ("the {object} swings its end left and right", "wag"),
+)
+
 @dataclass
 class PromptCase:
     """A prompt and, when known, the motion label whose check decides adherence."""
@@ -174,7 +219,8 @@ def mesh_word(mesh) -> str:
 
 
 def paraphrase_cases(object_word: str = "object", labels: Optional[Sequence[str]] = None,
-                     per_label: Optional[int] = None) -> List[PromptCase]:
+                     per_label: Optional[int] = None,
+                     templates: Optional[Sequence[Tuple[str, str]]] = None) -> List[PromptCase]:
     r"""The :data:`PARAPHRASES` for one object (``"dog"`` -> "the dog leaps into the air", ...),
     labelled, in the order of :data:`PARAPHRASES`.
 
@@ -182,6 +228,8 @@ def paraphrase_cases(object_word: str = "object", labels: Optional[Sequence[str]
         object_word (str): what the mesh is. (default: ``"object"``)
         labels (sequence of str, optional): only these labels. (default: every label)
         per_label (int, optional): at most this many per label, the first ones. (default: all)
+        templates: (template, label) pairs, ``{object}`` standing for the object.
+            (default: :data:`PARAPHRASES`; :data:`VALIDATION_PARAPHRASES` for choosing defaults)
 
     Raises:
         MeshflowError: for an unknown label or ``per_label < 1``.
@@ -191,7 +239,7 @@ def paraphrase_cases(object_word: str = "object", labels: Optional[Sequence[str]
     if per_label is not None and per_label < 1:
         raise MeshflowError(f"Expected 'per_label' to be at least 1 (got {per_label})")
     cases: List[PromptCase] = []
-    for template, label in PARAPHRASES:
+    for template, label in PARAPHRASES if templates is None else templates:
         if (labels is None or label in labels) and (per_label is None or
                                                     sum(c.label == label for c in cases) < per_label):
             cases.append(PromptCase(template.format(object=object_word), label))
@@ -295,7 +343,8 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
                           seeds: Sequence[int] = (0,), steps: Optional[int] = None,
                           guidance: Optional[float] = None, tokens: Optional[int] = None,
                           progress: Optional[Callable] = None, solver: Optional[str] = None,
-                          num_samples: Optional[int] = None) -> MotionEvaluation:
+                          num_samples: Optional[int] = None,
+                          match_prompt: Optional[bool] = None) -> MotionEvaluation:
     r"""Animates every mesh with every prompt and seed, one animation per call, and evaluates it.
 
     Args:
@@ -305,9 +354,11 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
             procedural generator; adherence is checked), :data:`PARAPHRASE` (every one of
             :data:`PARAPHRASES`, for each mesh) or a list of :class:`PromptCase`.
         seeds: sampling seeds (also the seed of the procedural captions).
-        steps, guidance, tokens, solver, num_samples: as in :class:`~meshflow.pipeline.AnimationPipeline`
-            (default: the model's); with ``num_samples`` > 1 the pipeline's ranked best of that many seeds
-            is the one evaluated, as ``meshflow animate --num-samples`` would write it.
+        steps, guidance, tokens, solver, num_samples, match_prompt: as in
+            :class:`~meshflow.pipeline.AnimationPipeline` (default: the model's); with ``num_samples`` > 1
+            the pipeline's ranked best of that many seeds is the one evaluated, as ``meshflow animate
+            --num-samples`` would write it; with prompt matching on, each row's ``read_as`` is the phrase
+            the model was conditioned on (the adherence is checked against the prompt's own label).
         progress (callable, optional): wraps the iterable of jobs (e.g. ``tqdm``).
 
     Returns:
@@ -326,15 +377,18 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
             else:
                 cases = list(prompts)
             jobs += [(mesh, case, seed) for case in cases]
+    matching = pipe.sampling.match_prompt if match_prompt is None else match_prompt
     out = MotionEvaluation()
     for mesh, case, seed in (progress(jobs) if progress is not None else jobs):
         start = time.perf_counter()
         anim = pipe(mesh, case.prompt, steps=steps, guidance=guidance, seed=seed, tokens=tokens, solver=solver,
-                    num_samples=num_samples)
+                    num_samples=num_samples, match_prompt=match_prompt)
         seconds = time.perf_counter() - start
         frames = np.asarray(anim.vertices)
         row = {"name": Path(mesh.path).name, "prompt": case.prompt, "label": case.label, "seed": seed,
                "vertices": int(frames.shape[1]), "frames": int(frames.shape[0])}
+        if matching and case.prompt.strip():  # the phrase conditioned on (the encoder caches the embedding)
+            row["read_as"] = pipe.read_prompt(case.prompt).text
         row.update(evaluate_frames(frames, mesh.faces, case.label))
         row.update(seconds=seconds, timings={k: float(v) for k, v in anim.timings.items()})
         out.rows.append(row)

@@ -65,6 +65,21 @@ def test_sampler_words():
     assert eval_report.sampler_words(metrics) == "17 heun steps, guidance 1.5, best of 3 seeds by `score_sample`"
     assert eval_report.sampler_words({**metrics, "num_samples": 1, "rigidity": 0.003}) == \
         "17 heun steps, guidance 1.5, shape refinement rigidity 0.003"
+    assert eval_report.sampler_words({**metrics, "rigidity": 0.003, "match_prompt": True}) == \
+        "17 heun steps, guidance 1.5, best of 3 seeds by `score_sample`, shape refinement rigidity 0.003, " \
+        "prompts matched to trained phrases"
+
+
+def test_readings_table():
+    rows = [{"name": "bird.glb", "prompt": "the bird leaps into the air", "read_as": "the bird leaps high into the air",
+             "label": "hop", "ok": True},
+            {"name": "bird.glb", "prompt": "the bird spins clockwise", "read_as": "the bird spins clockwise",
+             "label": "spin", "ok": False}]
+    lines = eval_report.readings_table(rows)
+    assert "1 of 2 read as themselves" in lines[0]
+    assert "| bird.glb | the bird leaps into the air | the bird leaps high into the air | hop | yes |" in lines[2]
+    assert "| the bird spins clockwise | the bird spins clockwise | spin | no |" in lines[2]
+    assert eval_report.readings_table([{k: v for k, v in r.items() if k != "read_as"} for r in rows]) == []
 
 
 @pytest.mark.slow
