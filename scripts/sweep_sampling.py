@@ -38,7 +38,8 @@ from meshflow.data.graph import file_graph  # noqa: E402
 from meshflow.data.rigidity import refine_frames  # noqa: E402
 from meshflow.eval.motion import RIGID_LABELS, PromptCase, evaluate_frames, mesh_word, procedural_prompts  # noqa: E402
 from meshflow.io import read_mesh  # noqa: E402
-from meshflow.pipeline import AnimationPipeline, score_sample  # noqa: E402
+from meshflow.pipeline import AnimationPipeline  # noqa: E402
+from meshflow.ranking import score_sample  # noqa: E402
 from meshflow.train.data import held_out_files  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

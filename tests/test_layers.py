@@ -22,6 +22,7 @@ LAYERS = {
     # beside one another: eval scores what the pipeline makes, train validates with eval's metrics
     "pipeline": 6, "train": 6, "eval": 6,
     "sequence": 6, "region": 6,  # long clips and region control, on top of the pipeline
+    "ranking": 6,  # the pipeline's ranking of samples by shape
     "rig": 6,  # fits rigs to animations (io, data) and writes skinned glTF
     "demo": 8,
     "commands": 9, "cli": 9, "__main__": 10, "__init__": 10,

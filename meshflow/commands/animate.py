@@ -48,7 +48,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--loop", action="store_true", help="blend the end into the start so the clip loops without a jump")
     p.add_argument("--num-samples", type=int, metavar="N",
                    help="sample N seeds (SEED, SEED+1, ...) in one batch and write the best to OUT, by the score "
-                        "of meshflow.pipeline.score_sample (lower is better): the mean relative edge-length change "
+                        "of meshflow.ranking.score_sample (lower is better): the mean relative edge-length change "
                         f"against frame 0, plus a penalty for barely moving (mean displacement under {MIN_MOTION * 100:g}%% "
                         "of the mesh's half-extent; more motion earns nothing), scored before --loop "
                         f"(default: the model's, else {SamplingConfig.num_samples})")

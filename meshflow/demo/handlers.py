@@ -118,7 +118,7 @@ class DemoRequest:
     guidance: Optional[float] = None  # None: the model's
     frames: Optional[int] = None  # None: the model's T
     loop: bool = True  # the viewer repeats the clip: blend its end into its start
-    num_samples: Optional[int] = None  # seeds in one batch, the best kept (meshflow.pipeline.score_sample); None: the model's
+    num_samples: Optional[int] = None  # seeds in one batch, the best kept (meshflow.ranking.score_sample); None: the model's
     solver: Optional[str] = None  # one of meshflow.flow.SOLVERS; None: the model's (`meshflow animate --solver`)
     proxy: Optional[int] = None  # proxy vertex budget for huge meshes, 0 off; None: the pipeline's (`--proxy`)
     rigidity: Optional[float] = None  # shape-preserving refinement, >= 0, 0 off; None: the model's (`--rigidity`)

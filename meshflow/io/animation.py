@@ -186,7 +186,7 @@ class Animation:
             stages shared by a batch are counted in full for each of its animations.
         notes (list): remarks for the user (point cloud, unconditional, loop).
         score (float, optional): the ranking score of a candidate of ``num_samples > 1``
-            (:func:`meshflow.pipeline.score_sample`; lower is better). Provenance like ``seed``:
+            (:func:`meshflow.ranking.score_sample`; lower is better). Provenance like ``seed``:
             not written by :func:`save_animation`, ``None`` after :func:`load_animation`.
     """
 
