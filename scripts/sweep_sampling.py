@@ -1,7 +1,8 @@
 """Chooses a model's sampler defaults (guidance, solver, steps) on validation meshes; prints a table.
 
     python scripts/sweep_sampling.py [--model DIR] [--guidance 1.5 2 3] [--sampler heun:17 midpoint:64]
-                                     [--num-samples 1 3] [--rigidity 0 0.01] [--seeds 1] [--mesh MESH ...]
+                                     [--num-samples 1 3] [--rigidity 0 0.01] [--tokens auto 128]
+                                     [--seeds 1] [--mesh MESH ...]
                                      [--json out.json]
 
 Every (guidance, solver:steps) pair animates every validation mesh with every procedural
@@ -13,6 +14,7 @@ is the pipeline's ranked best of N seeds (``meshflow animate --num-samples``). W
 ``--rigidity R ...`` every animation's samples are drawn once and then refined with each
 ``R`` (:func:`meshflow.data.rigidity.refine_shape`, what ``meshflow animate --rigidity R``
 does after decoding) and ranked again, so the rigidity values compare on the same samples.
+``--tokens`` compares token counts K (``auto``: the VAE's rule, ``meshflow animate``'s default).
 
 The default meshes are the rest poses of the Quaternius files the trainers' split holds
 out (whole files, never trained on, as clips or under procedural motions), *not* the
@@ -78,6 +80,8 @@ def main(argv=None):
                     help="seeds ranked per animation, the best kept (the pipeline's num_samples)")
     ap.add_argument("--rigidity", type=float, nargs="+", default=[0.0],
                     help="shape refinements compared on the same samples (the pipeline's rigidity; 0 = off)")
+    ap.add_argument("--tokens", nargs="+", default=["auto"],
+                    help="token counts K to compare (auto: the VAE's default for each mesh)")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--mesh", action="append", default=None, help="validation meshes (default: held-out Quaternius)")
     ap.add_argument("--json", default=None)
@@ -86,44 +90,46 @@ def main(argv=None):
     meshes = [read_mesh(p) for p in (args.mesh or validation_meshes())]
     print("validation meshes:", ", ".join(f"{Path(m.path).stem} ({len(m.vertices):,} v)" for m in meshes))
     results, seeds = [], tuple(range(args.seeds))
-    for solver, steps in map(parse_sampler, args.sampler):
-        for guidance in args.guidance:
-            for n in args.num_samples:
-                start = time.perf_counter()
-                kw = dict(steps=steps, guidance=guidance, solver=solver, num_samples=n, rigidity=0.0)
-                rows = {r: [] for r in args.rigidity}
-                loco_rows = {r: [] for r in args.rigidity}
-                for mesh in meshes:
-                    for seed in seeds:
-                        cases = procedural_prompts(mesh, seed=seed) + [
-                            PromptCase(f"the {mesh_word(mesh)} {p}") for p in LOCOMOTION]
-                        for case in cases:
-                            t0 = time.perf_counter()
-                            samples = pipe(mesh, case.prompt, seed=seed, return_all=True, **kw)
-                            seconds = time.perf_counter() - t0
-                            graph = file_graph(mesh)
-                            for r in args.rigidity:
-                                t1 = time.perf_counter()
-                                refined = [refine_frames(a.vertices, graph, r) for a in samples]
-                                if len(refined) > 1:
-                                    refined.sort(key=lambda v: score_sample(v, mesh.faces).score)
-                                row = evaluate_frames(refined[0], mesh.faces, case.label)
-                                row.update(label=case.label, seconds=seconds + time.perf_counter() - t1)
-                                (rows if case.label else loco_rows)[r].append(row)
-                for r in args.rigidity:
-                    res = summarize_rows(rows[r], loco_rows[r])
-                    res.update(solver=solver, steps=steps, guidance=guidance, num_samples=n, rigidity=r,
-                               wall=time.perf_counter() - start)
-                    results.append(res)
-                    print(f"{solver}:{steps} guidance {guidance} best of {n} rigidity {r:g}: adherence "
-                          f"{res['adherence']:.3f}, rigid edge {res['rigid_edge']:.3f}, all edge {res['edge']:.3f}, "
-                          f"locomotion edge {res['loco_edge']:.3f}, motion {res['motion']:.3f}, "
-                          f"{res['seconds']:.1f} s each", flush=True)
-    print("\n| solver:steps | guidance | best of | rigidity | adherence | rigid edge change | edge change "
+    grid = [(solver, steps, guidance, n, tokens) for solver, steps in map(parse_sampler, args.sampler)
+            for guidance in args.guidance for n in args.num_samples for tokens in args.tokens]
+    for solver, steps, guidance, n, tokens in grid:
+        start = time.perf_counter()
+        kw = dict(steps=steps, guidance=guidance, solver=solver, num_samples=n, rigidity=0.0,
+                  tokens=None if tokens == "auto" else int(tokens))
+        rows = {r: [] for r in args.rigidity}
+        loco_rows = {r: [] for r in args.rigidity}
+        for mesh in meshes:
+            for seed in seeds:
+                cases = procedural_prompts(mesh, seed=seed) + [
+                    PromptCase(f"the {mesh_word(mesh)} {p}") for p in LOCOMOTION]
+                for case in cases:
+                    t0 = time.perf_counter()
+                    samples = pipe(mesh, case.prompt, seed=seed, return_all=True, **kw)
+                    seconds = time.perf_counter() - t0
+                    graph = file_graph(mesh)
+                    for r in args.rigidity:
+                        t1 = time.perf_counter()
+                        refined = [refine_frames(a.vertices, graph, r) for a in samples]
+                        if len(refined) > 1:
+                            refined.sort(key=lambda v: score_sample(v, mesh.faces).score)
+                        row = evaluate_frames(refined[0], mesh.faces, case.label)
+                        row.update(label=case.label, seconds=seconds + time.perf_counter() - t1)
+                        (rows if case.label else loco_rows)[r].append(row)
+        for r in args.rigidity:
+            res = summarize_rows(rows[r], loco_rows[r])
+            res.update(solver=solver, steps=steps, guidance=guidance, num_samples=n, rigidity=r, tokens=tokens,
+                       wall=time.perf_counter() - start)
+            results.append(res)
+            print(f"{solver}:{steps} guidance {guidance} best of {n} rigidity {r:g} tokens {tokens}: adherence "
+                  f"{res['adherence']:.3f}, rigid edge {res['rigid_edge']:.3f}, all edge {res['edge']:.3f}, "
+                  f"locomotion edge {res['loco_edge']:.3f}, motion {res['motion']:.3f}, "
+                  f"{res['seconds']:.1f} s each", flush=True)
+    print("\n| solver:steps | guidance | best of | rigidity | tokens | adherence | rigid edge change | edge change "
           "| locomotion edge change | motion | s each |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['solver']}:{r['steps']} | {r['guidance']:g} | {r['num_samples']} | {r['rigidity']:g} | "
+              f"{r['tokens']} | "
               f"{r['adherence']:.3f} | {r['rigid_edge']:.3f} | "
               f"{r['edge']:.3f} | {r['loco_edge']:.3f} | {r['motion']:.3f} | {r['seconds']:.1f} |")
     if args.json:
