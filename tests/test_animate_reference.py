@@ -10,11 +10,14 @@ Bit-for-bit holds only on the CPU kernels a recording was made with: on an AVX2 
 code gave vertices within 6e-8 of the first recording. So every machine compares all vertices with
 ``animate_reference_vertices.npz`` (recorded on AVX2) within 1e-6, far below any real change, and the
 hashes pin the bytes where this machine's kernels (``torch.backends.cpu.get_cpu_capability()``) have a
-recording: ``kernels[capability]``, else the first recording's (its machine's capability was not noted).
+recording: ``kernels[capability]`` (AVX2 in session 7, AVX512 in session 11: its vertices were within 1e-6 of
+the AVX2 ones, its bytes differ); on a machine whose kernels have no recording only the 1e-6 comparison
+holds (an unrecorded machine's rounding cannot be predicted: session 11's AVX512 matched neither recording).
 """
 import hashlib
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -52,6 +55,8 @@ def test_animate_vertices_are_unchanged(tmp_path, ext, one_thread):
         np.testing.assert_allclose(anim.vertices[t, i], value, atol=1e-6 if ext == "npz" else 1e-5)
     np.testing.assert_allclose(anim.vertices, VERTICES, atol=1e-6 if ext == "npz" else 1e-5, rtol=0)
     pinned = recorded_hashes()
+    if pinned is None:  # no recording for this machine's kernels: the vertex comparison above is the check
+        return
     if ext == "npz":  # bit for bit on these kernels
         assert hashlib.sha256(np.ascontiguousarray(anim.faces, dtype=np.int64).tobytes()).hexdigest() \
             == REFERENCE["faces_sha256"]
@@ -61,11 +66,8 @@ def test_animate_vertices_are_unchanged(tmp_path, ext, one_thread):
         assert hashlib.sha256(out.read_bytes()).hexdigest() in pinned["glb_sha256"]
 
 
-def recorded_hashes() -> dict:
-    """The hashes a run on this machine's CPU kernels must give: its capability's recording if there is one,
-    else the first recording's or any other (the kernels of an unrecorded machine round like one of them)."""
-    kernels = REFERENCE.get("kernels", {})
-    own = kernels.get(torch.backends.cpu.get_cpu_capability())
-    if own is not None:
-        return {k: {own[k]} for k in ("sha256", "glb_sha256")}
-    return {k: {REFERENCE[k]} | {r[k] for r in kernels.values()} for k in ("sha256", "glb_sha256")}
+def recorded_hashes() -> Optional[dict]:
+    """The hashes a run on this machine's CPU kernels must give: its capability's recording, or None when
+    its kernels have none."""
+    own = REFERENCE.get("kernels", {}).get(torch.backends.cpu.get_cpu_capability())
+    return None if own is None else {k: {own[k]} for k in ("sha256", "glb_sha256")}
