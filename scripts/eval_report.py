@@ -165,7 +165,8 @@ def readme_contact_sheet(model, work: Path, out: Path, steps):
     seconds = time.perf_counter() - start
     render_preview(glb, out / "dog.png", size=256)
     anim = load_animation(glb)
-    return {"command": shlex.join(["meshflow"] + argv), "seconds": seconds,
+    shown = [str(mesh.relative_to(ROOT)) if a == str(mesh) else "dog.glb" if a == str(glb) else a for a in argv]
+    return {"command": shlex.join(["meshflow"] + shown), "seconds": seconds,  # as the README writes it
             **evaluate_frames(np.asarray(anim.vertices), anim.faces)}
 
 

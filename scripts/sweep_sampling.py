@@ -42,6 +42,7 @@ from meshflow.eval.motion import RIGID_LABELS, PromptCase, evaluate_frames, mesh
 from meshflow.io import read_mesh  # noqa: E402
 from meshflow.pipeline import AnimationPipeline  # noqa: E402
 from meshflow.ranking import score_sample  # noqa: E402
+from meshflow.train.config import DataConfig  # noqa: E402
 from meshflow.train.data import held_out_files  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -49,7 +50,7 @@ SHARED = ROOT.parent / "shared" / "data"
 LOCOMOTION = ("walks forward", "runs", "swims")
 
 
-def validation_meshes(val_fraction: float = 0.05):
+def validation_meshes(val_fraction: float = DataConfig.val_fraction):
     return held_out_files(SHARED / "quaternius", val_fraction)
 
 

@@ -29,6 +29,7 @@ from meshflow.data.motions import LABELS  # noqa: E402
 from meshflow.eval.motion import VALIDATION_PARAPHRASES, generate_and_evaluate, mesh_word, paraphrase_cases  # noqa: E402
 from meshflow.io import read_mesh  # noqa: E402
 from meshflow.pipeline import AnimationPipeline  # noqa: E402
+from meshflow.train.config import DataConfig  # noqa: E402
 from meshflow.train.data import held_out_files  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -39,7 +40,8 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="model directory with a vocabulary.json (default: the bundled model)")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--mesh", action="append", default=None, help="validation meshes (default: held-out Quaternius)")
-    ap.add_argument("--val-fraction", type=float, default=0.05, help="the trainers' data.val_fraction")
+    ap.add_argument("--val-fraction", type=float, default=DataConfig.val_fraction,
+                    help=f"the trainers' data.val_fraction (default: {DataConfig.val_fraction})")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     pipe = AnimationPipeline.from_pretrained(args.model, device="cpu")
@@ -62,9 +64,8 @@ def main(argv=None):
     off, on = results["off"], results["on"]
     print("\n| label | as written | matched |\n| --- | ---: | ---: |")
     for label in list(LABELS) + ["all"]:
-        pick = (lambda rows: rows) if label == "all" else (lambda rows: [r for r in rows if r["label"] == label])
-        a, b = sum(r["ok"] for r in pick(off)), sum(r["ok"] for r in pick(on))
-        print(f"| {label} | {a}/{len(pick(off))} | {b}/{len(pick(on))} |")
+        a, b = ([r["ok"] for r in rows if label in ("all", r["label"])] for rows in (off, on))
+        print(f"| {label} | {sum(a)}/{len(a)} | {sum(b)}/{len(b)} |")
     print("\n| paraphrase (first mesh's wording) | read as | matched ok (of meshes x seeds) | as written ok |")
     print("| --- | --- | ---: | ---: |")
     n = len(VALIDATION_PARAPHRASES)  # rows run mesh by mesh, seed by seed, through the paraphrases in order

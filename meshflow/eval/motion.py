@@ -377,7 +377,7 @@ def generate_and_evaluate(pipe, meshes: Sequence, prompts: Union[str, Sequence[P
             else:
                 cases = list(prompts)
             jobs += [(mesh, case, seed) for case in cases]
-    matching = pipe.sampling.match_prompt if match_prompt is None else match_prompt
+    matching = pipe.sampling_options(match_prompt=match_prompt).match_prompt  # the call's, else the model's
     out = MotionEvaluation()
     for mesh, case, seed in (progress(jobs) if progress is not None else jobs):
         start = time.perf_counter()
