@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the bundled starter model (meshflow/pretrained/starter) on a 2-core CPU in about two hours:
+# Reproduces the bundled starter model (meshflow/pretrained/starter) on a 2-core CPU in about three hours:
 #   bash scripts/train_starter.sh [SHARED_DIR] [WORK_DIR]
 # SHARED_DIR holds data/quaternius (default ../shared); WORK_DIR receives clips and runs (default ./work).
 set -euo pipefail
@@ -29,8 +29,18 @@ mkdir -p "$WORK"
     vae="$WORK/runs/vae-starter/model" output_dir="$WORK/runs/flow-starter-ft" init_from="$WORK/runs/flow-starter/model" \
     train.max_steps=5000 optim.lr=2.0e-4 optim.warmup_steps=100 train.val_every=2500 --no-progress
 
+# 2c. train the VAE on (session 12: its held-out error was still falling), then fine-tune the flow on the new
+#     VAE's latents (a new VAE moves the latent space, so the flow has to follow)
+"$MF" train vae --config "$ROOT/configs/vae/starter.yaml" data.root="$WORK/clips" output_dir="$WORK/runs/vae-longer" \
+    init_from="$WORK/runs/vae-starter/model" train.max_steps=4500 optim.lr=3.0e-4 optim.warmup_steps=50 \
+    train.val_every=1500 --no-progress
+"$MF" train cache-latents --vae "$WORK/runs/vae-longer/model" --data "$WORK/clips-random" -o "$WORK/latents-longer" --tokens 128
+"$MF" train flow --config "$ROOT/configs/flow/starter.yaml" data.root="$WORK/latents-longer" latent_cache="$WORK/latents-longer" \
+    vae="$WORK/runs/vae-longer/model" output_dir="$WORK/runs/flow-longer" init_from="$WORK/runs/flow-starter-ft/model" \
+    train.max_steps=3000 optim.lr=2.0e-4 optim.warmup_steps=100 train.val_every=3000 --no-progress
+
 # 3. bundle it (float16 weights)
-"$PY" - "$WORK/runs/flow-starter-ft/model" "$ROOT/meshflow/pretrained/starter" "$ROOT/configs/flow/starter-sampling.json" <<'PYEOF'
+"$PY" - "$WORK/runs/flow-longer/model" "$ROOT/meshflow/pretrained/starter" "$ROOT/configs/flow/starter-sampling.json" <<'PYEOF'
 import json, sys, torch
 from pathlib import Path
 from safetensors.torch import load_file
