@@ -2,9 +2,9 @@
 
 ``animate_reference.json`` was recorded with the code before the refactor (tiny random model of
 ``tests.test_pipeline.make_model_dir``, ``graphs/examples/quadruped.glb``, seed 0, 3 steps): the
-shape, a few values and the faces' sha256; the vertices themselves are in ``animate_reference_vertices.npz``. Re-recorded once since, when the
-decoder's token self-attention moved onto SDPA's fused kernel (memory linear in K; the vertices moved by
-at most 9e-8, float rounding).
+shape, a few values and the faces' sha256; the vertices themselves are in ``animate_reference_vertices.npz``.
+Re-recorded once since, when the decoder's token self-attention moved onto SDPA's fused kernel (memory linear
+in K; the vertices moved by at most 9e-8, float rounding).
 
 Bit-for-bit does not travel between machines: an AVX2 machine (session 7) gave vertices within 6e-8 of
 the first recording, and two AVX512 machines (sessions 11 and 13) gave different bytes from each other. So
@@ -14,7 +14,6 @@ and the GLB's layout (its JSON chunk without the float accessors' bounds).
 """
 import hashlib
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 
 from meshflow.commands.main import main
 from meshflow.io import load_animation
+from meshflow.io.mesh import _sniff_gltf
 from tests.test_pipeline import make_model_dir
 
 HERE = Path(__file__).resolve().parent
@@ -59,11 +59,10 @@ def test_animate_vertices_are_unchanged(tmp_path, ext, one_thread):
 
 
 def glb_structure_sha256(path: Path) -> str:
-    """sha256 of a GLB's JSON chunk, keys sorted, without the float accessors' ``min``/``max`` (the only
-    values in it that follow the vertices' last-bit rounding)."""
-    data = path.read_bytes()
-    (length,) = struct.unpack("<I", data[12:16])
-    gltf = json.loads(data[20:20 + length])
+    """sha256 of a GLB's JSON chunk (as :mod:`meshflow.io.mesh` reads it), keys sorted, without the float
+    accessors' ``min``/``max`` (the only values in it that follow the vertices' last-bit rounding)."""
+    gltf = _sniff_gltf(path)
+    assert gltf is not None, f"{path}: no JSON chunk"
     for accessor in gltf["accessors"]:
         if accessor["componentType"] == 5126:  # FLOAT
             accessor.pop("min", None)
