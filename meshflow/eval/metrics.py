@@ -11,7 +11,8 @@ For an animation :math:`x_t^i` (frames :math:`t = 0..T-1`, vertices :math:`i`):
 * shape preservation (:func:`~meshflow.io.geometry.edge_length_change`): over the mesh edges
   :math:`(i, j)` and the frames :math:`t \ge 1`, the mean of
   :math:`\bigl|\,\lVert x_t^i - x_t^j\rVert - \ell_{ij}\bigr| / \ell_{ij}` with
-  :math:`\ell_{ij} = \lVert x_0^i - x_0^j\rVert` (0 for rigid motion);
+  :math:`\ell_{ij} = \lVert x_0^i - x_0^j\rVert` (0 for rigid motion; edges between coincident
+  vertices left out);
 * smoothness (:func:`second_difference`): the mean of
   :math:`\lVert x_{t+1}^i - 2x_t^i + x_{t-1}^i\rVert / s` (0 for motion at constant velocity);
 * motion amount (:func:`~meshflow.io.geometry.motion_amount`): the mean of :math:`\lVert x_t^i - x_0^i\rVert / s`.

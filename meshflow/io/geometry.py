@@ -234,6 +234,10 @@ def mesh_edges(faces: np.ndarray) -> np.ndarray:
     return np.unique(e, axis=0) if len(e) else e.reshape(0, 2)
 
 
+#: Edges shorter than this fraction of the frame scale join coincident vertices (:func:`edge_length_change`).
+COINCIDENT = 1e-6
+
+
 def edge_length_change(frames: np.ndarray, faces: np.ndarray) -> float:
     r"""Shape preservation: the mean relative change of the edge lengths against frame 0.
 
@@ -242,8 +246,11 @@ def edge_length_change(frames: np.ndarray, faces: np.ndarray) -> float:
             \frac{\bigl|\,\lVert x_t^i - x_t^j\rVert - \ell_{ij}\bigr|}{\ell_{ij}},
         \qquad \ell_{ij} = \lVert x_0^i - x_0^j\rVert
 
-    over the mesh edges (those of zero length in frame 0 left out): 0 for rigid motion.
-    0 when there is a single frame or no usable edge (a point cloud).
+    over the mesh edges: 0 for rigid motion, 0 when there is a single frame or no usable edge (a point
+    cloud). Edges shorter than :data:`COINCIDENT` times the :func:`frame_scale` of frame 0 are left out:
+    they join vertices meant to coincide (split at a UV or normal seam, stored with float32 rounding; the
+    Quaternius Piranha has nine at about 1e-10 of its size), and any motion of one relative to the other
+    would otherwise make a relative change of thousands and decide the mean of a whole mesh.
 
     Shapes:
         - **input:** frames (T, N, 3), faces (F, 3)
@@ -254,7 +261,7 @@ def edge_length_change(frames: np.ndarray, faces: np.ndarray) -> float:
     if x.shape[0] < 2 or len(e) == 0:
         return 0.0
     length = np.linalg.norm(x[:, e[:, 0]] - x[:, e[:, 1]], axis=-1)  # (T, E)
-    keep = length[0] > 1e-12 * frame_scale(x[0])
+    keep = length[0] > COINCIDENT * frame_scale(x[0])
     if not keep.any():
         return 0.0
     return float((np.abs(length[1:, keep] - length[0, keep]) / length[0, keep]).mean())

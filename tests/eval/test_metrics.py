@@ -56,6 +56,23 @@ def test_edge_length_change_matches_a_loop(ball):
     assert edge_length_change(frames, f) == pytest.approx(ref / count)
 
 
+def test_edge_length_change_leaves_out_edges_between_coincident_vertices(ball):
+    # a seam: vertex 0 duplicated 1e-10 of the size away, joined to it by an edge of the extra face
+    v, f = ball
+    s = frame_scale(v)
+    seam = np.concatenate([v, v[:1] + [1e-10 * s, 0, 0]])
+    faces = np.concatenate([f, [[0, len(v), f[f[:, 0] == 0][0, 1]]]])
+    rng = np.random.default_rng(2)
+    frames = seam[None] + 0.01 * s * rng.standard_normal((4, *seam.shape))
+    frames[0] = seam
+    tiny = np.linalg.norm(frames[1:, 0] - frames[1:, len(v)], axis=-1) / (1e-10 * s)
+    assert tiny.min() > 1e5  # kept, that one edge alone would put the mean in the hundreds
+    # the same as the mesh without the seam's edge (the extra face's third edge as a degenerate face)
+    ref = edge_length_change(frames, np.concatenate([f, faces[-1:, [1, 2, 2]]]))
+    assert edge_length_change(frames, faces) == pytest.approx(ref)
+    assert ref < 1.0
+
+
 def test_second_difference_and_motion_amount(ball):
     v, f = ball
     s = frame_scale(v)
