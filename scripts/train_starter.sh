@@ -66,4 +66,4 @@ PYEOF
 
 # 4. the evaluation report next to it (REPORT.md, metrics.json, preview GIFs)
 "$PY" "$ROOT/scripts/eval_report.py" --model "$ROOT/meshflow/pretrained/starter" --shared "$SHARED" \
-    --work "$WORK/eval" -o "$ROOT/meshflow/pretrained/starter/eval"
+    --work "$WORK/eval" -o "$ROOT/meshflow/pretrained/starter/eval" --seeds 1 --paraphrases-per-label 1
