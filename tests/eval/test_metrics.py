@@ -66,7 +66,7 @@ def test_edge_length_change_leaves_out_edges_between_coincident_vertices(ball):
     frames = seam[None] + 0.01 * s * rng.standard_normal((4, *seam.shape))
     frames[0] = seam
     tiny = np.linalg.norm(frames[1:, 0] - frames[1:, len(v)], axis=-1) / (1e-10 * s)
-    assert tiny.min() > 1e5  # kept, that one edge alone would put the mean in the hundreds
+    assert tiny.min() > 1e5  # were that edge kept, it alone would put the mean in the hundreds
     # the same as the mesh without the seam's edge (the extra face's third edge as a degenerate face)
     ref = edge_length_change(frames, np.concatenate([f, faces[-1:, [1, 2, 2]]]))
     assert edge_length_change(frames, faces) == pytest.approx(ref)
